@@ -1,0 +1,222 @@
+"""Domain values: plain, frozen, typed. Parsed from AWS at the gateway, read by the pure core."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from types import MappingProxyType
+
+_MONEY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+([A-Z]{3})\s*$")
+
+
+class CurrencyMismatch(ValueError):
+    """Two amounts in different currencies were combined; a budget never adds them."""
+
+
+@dataclass(frozen=True, order=False)
+class Money:
+    """An exact amount in one currency. Never a float."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+        if not self.amount.is_finite():
+            raise ValueError("Money.amount must be finite")
+        if not re.fullmatch(r"[A-Z]{3}", self.currency):
+            raise ValueError(f"currency must be a 3-letter ISO code, got {self.currency!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Money:
+        """Parse "60000.00 USD"; raise ValueError naming what is wrong."""
+        match = _MONEY.match(text)
+        if match is None:
+            raise ValueError(f"expected an amount and a currency like '60000.00 USD', got {text!r}")
+        return cls(Decimal(match.group(1)), match.group(2))
+
+    @classmethod
+    def from_aws(cls, fee: object, currency: object) -> Money:
+        """Parse AWS's `UpfrontFee` string and `CurrencyCode`; raise ValueError if malformed."""
+        if not isinstance(fee, str) or not isinstance(currency, str):
+            raise ValueError(f"fee {fee!r} / currency {currency!r} are not strings")
+        try:
+            amount = Decimal(fee.strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"fee {fee!r} is not a decimal") from exc
+        if not amount.is_finite() or amount < 0:
+            raise ValueError(f"fee {fee!r} is not a non-negative amount")
+        return cls(amount, currency.strip().upper())
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal("0"), currency)
+
+    def _same(self, other: Money) -> None:
+        if self.currency != other.currency:
+            raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount:f} {self.currency}"
+
+
+class PlanStatus(StrEnum):
+    PENDING = "Pending"
+    SCHEDULED = "Scheduled"
+    ACTIVE = "Active"
+    EXPIRED = "Expired"
+    FAILED = "Failed"
+
+
+def _frozen_tags(tags: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(tags or {}))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One training plan as AWS reports it."""
+
+    arn: str
+    name: str
+    target: str
+    status: PlanStatus
+    start_time: datetime | None
+    end_time: datetime
+    upfront_fee: Money | None = None
+    total_instances: int = 0
+    in_use_instances: int = 0
+    available_instances: int = 0
+    instance_type: str | None = None
+    availability_zones: tuple[str, ...] = ()
+    target_resources: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=lambda: _frozen_tags(None))
+
+    @property
+    def currency(self) -> str | None:
+        return self.upfront_fee.currency if self.upfront_fee else None
+
+
+class ConsumerKind(StrEnum):
+    JOB = "job"
+    CLUSTER = "cluster"
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Something that runs on a plan. `demand_end` None means no known end (a cluster)."""
+
+    kind: ConsumerKind
+    name: str
+    arn: str
+    plan_arn: str
+    status: str
+    demand_end: datetime | None
+
+
+@dataclass(frozen=True)
+class ExtensionOffering:
+    """One offer from SearchTrainingPlanOfferings(TrainingPlanArn=...)."""
+
+    offering_id: str
+    plan_arn: str
+    availability_zone: str | None
+    start: datetime
+    end: datetime
+    duration_hours: int
+    upfront_fee: Money
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One entry of DescribeTrainingPlanExtensionHistory. Keyed by its offering ID."""
+
+    offering_id: str
+    plan_arn: str
+    extended_at: datetime | None
+    start: datetime | None
+    end: datetime | None
+    status: str
+    payment_status: str
+    duration_hours: int | None
+    upfront_fee: Money | None
+    availability_zone: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """AWS refuses a second purchase while one is pending or its payment is."""
+        return self.status == "Pending" or self.payment_status == "Pending"
+
+    @property
+    def counts_for_spend(self) -> bool:
+        return self.status != "Failed"
+
+
+class DecisionKind(StrEnum):
+    EXTENDED = "extended"
+    WOULD_EXTEND = "would_extend"
+    PROPOSED = "proposed"
+    NOT_DUE = "not_due"
+    NO_DEMAND = "no_demand"
+    DEMAND_COVERED = "demand_covered"
+    IN_FLIGHT = "in_flight"
+    NO_OFFERING = "no_offering"
+    OVER_BUDGET = "over_budget"
+    UNMANAGED = "unmanaged"
+    EXPIRED = "expired"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class RejectedOffering:
+    offering: ExtensionOffering
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the pure core concluded for one plan, and why.
+
+    `chosen` is the offering to buy (or that would be bought / is proposed); `rejected` lists
+    every offering that was turned down with its reason. `next_action` is when plan-watcher
+    expects to act next (the start of the window for a plan that is not due yet).
+    """
+
+    plan_arn: str
+    kind: DecisionKind
+    reason: str
+    policy: str | None = None
+    deadline: datetime | None = None
+    demand_end: datetime | None = None
+    next_action: datetime | None = None
+    need_hours: int | None = None
+    chosen: ExtensionOffering | None = None
+    rejected: tuple[RejectedOffering, ...] = ()
