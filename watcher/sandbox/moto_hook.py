@@ -1,0 +1,149 @@
+"""The one place that depends on moto internals.
+
+moto has no extension API, so the simulator is attached by swapping the handler moto routes
+SageMaker requests to (`moto.sagemaker.urls.url_paths`) for a subclass of moto's own
+`SageMakerResponse`. Operations the simulator owns are answered by it; everything else falls
+through to moto. `check_compatible()` fails loudly when a moto upgrade moves any of this.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from importlib import metadata
+from typing import Any
+
+from watcher.sandbox.errors import DroppedConnection, SimError
+from watcher.sandbox.simulator import Simulator
+
+SUPPORTED_MOTO = ("5.2.5", "5.3")  # >= first, < second
+_URL_KEY = "{0}/$"
+_active: Simulator | None = None
+
+
+class MotoHookError(RuntimeError):
+    """The installed moto does not offer what the simulator hooks into."""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+def check_compatible() -> str:
+    """Return the moto version, or raise MotoHookError saying what moved."""
+    version = metadata.version("moto")
+    low, high = (_version_tuple(v) for v in SUPPORTED_MOTO)
+    if not low <= _version_tuple(version) < high:
+        raise MotoHookError(
+            f"moto {version} is not supported by the plan-watcher simulator "
+            f"(supported: >={SUPPORTED_MOTO[0]},<{SUPPORTED_MOTO[1]}); re-check moto_hook.py"
+        )
+    try:
+        from moto.core.responses import ActionResult  # noqa: F401
+        from moto.moto_api._internal.models import MotoAPIBackend
+        from moto.sagemaker import urls
+        from moto.sagemaker.responses import SageMakerResponse
+    except ImportError as exc:  # pragma: no cover - only on an unsupported moto
+        raise MotoHookError(f"moto {version}: {exc}") from exc
+    missing = [
+        name
+        for name, ok in (
+            ("sagemaker.urls.url_paths[{0}/$]", _URL_KEY in getattr(urls, "url_paths", {})),
+            ("SageMakerResponse.call_action", hasattr(SageMakerResponse, "call_action")),
+            ("SageMakerResponse.serialized", hasattr(SageMakerResponse, "serialized")),
+            ("SageMakerResponse.dispatch", hasattr(SageMakerResponse, "dispatch")),
+            ("MotoAPIBackend.reset", hasattr(MotoAPIBackend, "reset")),
+        )
+        if not ok
+    ]
+    if missing:
+        raise MotoHookError(f"moto {version} lacks {', '.join(missing)}")
+    return version
+
+
+def _response_class() -> Any:
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.responses import SageMakerResponse
+
+    class PlanSimResponse(SageMakerResponse):
+        def call_action(self) -> Any:
+            sim = _active
+            action = self._get_action()
+            params = dict(getattr(self, "params", {}) or {})
+            if sim is None or not sim.handles(action, params):
+                return super().call_action()
+            try:
+                result = sim.call(action, self.current_account, self.region, params)
+            except SimError as err:
+                body = json.dumps({"__type": err.code, "message": err.message})
+                headers = dict(self.response_headers)
+                headers["Content-Type"] = "application/x-amz-json-1.1"
+                return err.status, headers, body
+            except DroppedConnection:
+                return self._drop_connection()
+            return self.serialized(ActionResult(result))
+
+        def _drop_connection(self) -> Any:
+            if not self.is_werkzeug_request:
+                from botocore.exceptions import ConnectionClosedError
+
+                raise ConnectionClosedError(endpoint_url=self.uri)
+            sock = getattr(self, "_sim_socket", None)
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            return 500, {}, ""
+
+        def setup_class(
+            self,
+            request: Any,
+            full_url: str | None = None,
+            headers: Any = None,
+            use_raw_body: bool | None = None,
+        ) -> None:
+            super().setup_class(request, full_url, headers, use_raw_body)
+            environ = getattr(request, "environ", None) or {}
+            self._sim_socket = environ.get("werkzeug.socket")
+
+    return PlanSimResponse
+
+
+_original_handler: Any = None
+_original_reset: Any = None
+
+
+def install(sim: Simulator) -> None:
+    """Route SageMaker requests through `sim` (idempotent; the last call wins)."""
+    global _active, _original_handler, _original_reset
+    check_compatible()
+    from moto.moto_api._internal.models import MotoAPIBackend
+    from moto.sagemaker import urls
+
+    _active = sim
+    if _original_handler is None:
+        _original_handler = urls.url_paths[_URL_KEY]
+        urls.url_paths[_URL_KEY] = _response_class().dispatch
+        _original_reset = MotoAPIBackend.reset
+
+        def reset(self: Any) -> None:
+            _original_reset(self)
+            if _active is not None:
+                _active.reset()
+
+        MotoAPIBackend.reset = reset  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Give SageMaker back to plain moto."""
+    global _active, _original_handler, _original_reset
+    from moto.moto_api._internal.models import MotoAPIBackend
+    from moto.sagemaker import urls
+
+    _active = None
+    if _original_handler is not None:
+        urls.url_paths[_URL_KEY] = _original_handler
+        MotoAPIBackend.reset = _original_reset  # type: ignore[method-assign]
+        _original_handler = _original_reset = None
+
+
+def active() -> Simulator | None:
+    return _active

@@ -1,0 +1,33 @@
+"""Behaviour switches for what AWS does not document (see docs/sandbox.md, "Assumptions")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+
+@dataclass
+class SimSettings:
+    # How long an extension stays Pending / payment Pending before it resolves.
+    payment_delay: timedelta = timedelta(minutes=10)
+    # Whether DescribeTrainingPlan.EndTime moves when the extension is bought or only
+    # once its payment completes. The docs say buying "updates the end date".
+    end_time_moves: Literal["on_purchase", "on_payment"] = "on_purchase"
+    # How long a search result's offering ID stays usable.
+    offering_ttl: timedelta = timedelta(minutes=30)
+    # How long a new plan stays Pending (payment) after CreateTrainingPlan.
+    plan_payment_delay: timedelta = timedelta(minutes=5)
+    # Extension window, before the plan's end.
+    extension_min_lead: timedelta = timedelta(hours=1)
+    extension_max_lead: timedelta = timedelta(days=56)
+    # When consumers lose their capacity, before the end of the reserved capacity.
+    job_cutoff: timedelta = timedelta(minutes=30)
+    cluster_cutoff: timedelta = timedelta(hours=1)
+    # ListTrainingJobs filters applied after MaxResults (the documented quirk applies to
+    # StatusEquals; the others are undocumented and treated the same way by default).
+    jobs_filters_after_limit: tuple[str, ...] = (
+        "StatusEquals",
+        "TrainingPlanArnEquals",
+        "NameContains",
+    )

@@ -1,0 +1,275 @@
+"""The simulator's front door: routes SageMaker operations, injects faults, seeds resources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from watcher.clock import Clock
+from watcher.sandbox import api_consumers, api_plans
+from watcher.sandbox.errors import DroppedConnection, SimError
+from watcher.sandbox.faults import Faults
+from watcher.sandbox.market import Market, MarketTerms, fee_for
+from watcher.sandbox.settings import SimSettings
+from watcher.sandbox.wire import snap_to_plan_end
+from watcher.sandbox.world import (
+    Record,
+    SimCluster,
+    SimInstanceGroup,
+    SimJob,
+    SimPlan,
+    World,
+)
+
+DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_REGION = "us-east-1"
+
+Handler = Callable[[World, str, str, dict[str, Any]], Any]
+
+OPERATIONS: dict[str, Handler] = {
+    "ListTrainingPlans": api_plans.list_training_plans,
+    "DescribeTrainingPlan": api_plans.describe_training_plan,
+    "CreateTrainingPlan": api_plans.create_training_plan,
+    "SearchTrainingPlanOfferings": api_plans.search_training_plan_offerings,
+    "ExtendTrainingPlan": api_plans.extend_training_plan,
+    "DescribeTrainingPlanExtensionHistory": api_plans.describe_training_plan_extension_history,
+    "CreateTrainingJob": api_consumers.create_training_job,
+    "DescribeTrainingJob": api_consumers.describe_training_job,
+    "ListTrainingJobs": api_consumers.list_training_jobs,
+    "CreateCluster": api_consumers.create_cluster,
+    "DescribeCluster": api_consumers.describe_cluster,
+    "ListClusters": api_consumers.list_clusters,
+    "DeleteCluster": api_consumers.delete_cluster,
+}
+# Tag operations are handled here only for training-plan ARNs; moto keeps the rest.
+TAG_OPERATIONS = {"ListTags", "AddTags", "DeleteTags"}
+
+
+class Simulator:
+    """SageMaker training plans and their consumers, on a clock, with faults."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        settings: SimSettings | None = None,
+        market: Market | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        self.world = World(clock, settings)
+        if market is not None:
+            self.world.market = market
+        self.faults = faults or Faults()
+
+    @property
+    def clock(self) -> Clock:
+        return self.world.clock
+
+    @property
+    def record(self) -> Record:
+        return self.world.record
+
+    @property
+    def market(self) -> Market:
+        return self.world.market
+
+    def reset(self) -> None:
+        with self.world.lock:
+            self.world.reset()
+
+    # --- the API ------------------------------------------------------------------------
+
+    def handles(self, operation: str, params: dict[str, Any]) -> bool:
+        if operation in OPERATIONS:
+            return True
+        if operation in TAG_OPERATIONS:
+            return api_plans.plan_for_tags(self.world, params.get("ResourceArn")) is not None
+        return False
+
+    def call(self, operation: str, account: str, region: str, params: dict[str, Any]) -> Any:
+        """Run one operation as SageMaker would; raise SimError or DroppedConnection."""
+        self.world.settle()
+        with self.world.lock:
+            self.world.record.count_call(operation)
+            plan_name = self._plan_name(operation, params)
+        fault = self.faults.before(operation, plan_name)
+        if fault == "throttle":
+            self.world.record.count_fault("throttle")
+            raise SimError("ThrottlingException", "Rate exceeded", 400)
+        if fault == "5xx":
+            self.world.record.count_fault("5xx")
+            raise SimError("InternalFailure", "An internal error occurred; try again.", 500)
+        with self.world.lock:
+            result = self._run(operation, account, region, params)
+        if operation == "ExtendTrainingPlan":
+            mode = self.faults.ambiguous(operation, plan_name)
+            if mode is not None:
+                self.world.record.count_fault("ambiguous")
+                self.world.record.purchases[-1].ambiguous = True
+                if mode == "drop":
+                    raise DroppedConnection(operation)
+                raise SimError("InternalFailure", "An internal error occurred; try again.", 500)
+        return result
+
+    def _run(self, operation: str, account: str, region: str, params: dict[str, Any]) -> Any:
+        if operation in OPERATIONS:
+            return OPERATIONS[operation](self.world, account, region, params)
+        plan = api_plans.plan_for_tags(self.world, params.get("ResourceArn"))
+        assert plan is not None
+        if operation == "ListTags":
+            return api_plans.list_tags(plan, params)
+        if operation == "AddTags":
+            return api_plans.add_tags(self.world, plan, params)
+        return api_plans.delete_tags(self.world, plan, params)
+
+    def _plan_name(self, operation: str, params: dict[str, Any]) -> str | None:
+        ref = (
+            params.get("TrainingPlanName")
+            or params.get("TrainingPlanArn")
+            or params.get("TrainingPlanArnEquals")
+            or params.get("ResourceArn")
+        )
+        if ref is None and operation == "ExtendTrainingPlan":
+            offering = self.world.offerings.get(str(params.get("TrainingPlanExtensionOfferingId")))
+            ref = offering.plan_arn if offering else None
+        if not isinstance(ref, str):
+            return None
+        return ref.rsplit("/", 1)[-1]
+
+    # --- seeding (scenarios, tests) -----------------------------------------------------
+
+    def add_plan(
+        self,
+        name: str,
+        *,
+        ends_at: datetime,
+        starts_at: datetime | None = None,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        instance_type: str = "ml.p5.48xlarge",
+        instance_count: int = 4,
+        availability_zone: str | None = None,
+        fee: Decimal | None = None,
+        currency: str = "USD",
+        target_resources: Iterable[str] = ("training-job",),
+        tags: dict[str, str] | None = None,
+        market: MarketTerms | None = None,
+    ) -> str:
+        """Seed a purchased plan; its end snaps to 11:30 UTC, as every plan's does."""
+        now = self.clock.now()
+        end = snap_to_plan_end(ends_at)
+        start = starts_at or min(now - timedelta(days=1), end - timedelta(days=1))
+        zone = availability_zone or f"{region}a"
+        arn = api_plans.plan_arn(account, region, name)
+        hours = int((end - start).total_seconds() // 3600)
+        terms = market or self.world.market.terms_for(name)
+        if market is not None:
+            self.world.market.per_plan[name] = market
+        plan = SimPlan(
+            name=name,
+            arn=arn,
+            account=account,
+            region=region,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            availability_zone=zone,
+            availability_zone_id=api_plans.zone_id(zone),
+            created_at=min(start, now),
+            payment_at=min(start, now),
+            start=start,
+            base_end=end,
+            fee=fee
+            if fee is not None
+            else fee_for(terms.price_per_instance_hour, instance_count, hours),
+            currency=currency,
+            target_resources=list(target_resources),
+            tags=dict(tags or {}),
+            reserved_capacity_arn=arn.replace(":training-plan/", ":reserved-capacity/"),
+        )
+        self.world.add_plan_record(plan)
+        return arn
+
+    def add_job(
+        self,
+        name: str,
+        *,
+        plan: str | None,
+        max_runtime: timedelta,
+        started_at: datetime | None = None,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        instance_count: int = 1,
+        instance_type: str = "ml.p5.48xlarge",
+        status: str = "InProgress",
+    ) -> str:
+        """Seed a training job; `plan` is a plan name or ARN (or None)."""
+        plan_arn = None
+        if plan is not None:
+            found = self.world.plan_by_name_or_arn(account, region, plan)
+            if found is None:
+                raise ValueError(f"unknown plan {plan!r}")
+            plan_arn = found.arn
+        start = started_at or self.clock.now()
+        arn = api_consumers.job_arn(account, region, name)
+        job = SimJob(
+            name=name,
+            arn=arn,
+            plan_arn=plan_arn,
+            created_at=start,
+            start=start,
+            max_runtime=max_runtime,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            status=status,
+        )
+        if status != "InProgress":
+            job.end_time = start
+        self.world.add_job(job)
+        return arn
+
+    def add_cluster(
+        self,
+        name: str,
+        *,
+        groups: Iterable[tuple[str, str | None, int]],
+        created_at: datetime | None = None,
+        delete_at: datetime | None = None,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        instance_type: str = "ml.p5.48xlarge",
+    ) -> str:
+        """Seed a HyperPod cluster; each group is (name, plan name/ARN or None, count)."""
+        built = []
+        for group_name, plan, count in groups:
+            plan_arn = None
+            if plan is not None:
+                found = self.world.plan_by_name_or_arn(account, region, plan)
+                if found is None:
+                    raise ValueError(f"unknown plan {plan!r}")
+                plan_arn = found.arn
+            built.append(SimInstanceGroup(group_name, instance_type, count, plan_arn, count))
+        arn = api_consumers.cluster_arn(account, region, name)
+        self.world.add_cluster(
+            SimCluster(
+                name=name,
+                arn=arn,
+                created_at=created_at or self.clock.now(),
+                groups=built,
+                delete_at=delete_at,
+            )
+        )
+        return arn
+
+    def plan(
+        self, ref: str, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+    ) -> SimPlan:
+        found = self.world.plan_by_name_or_arn(account, region, ref)
+        if found is None:
+            raise KeyError(ref)
+        return found
+
+    def plan_end(
+        self, ref: str, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+    ) -> datetime:
+        return self.plan(ref, account, region).end_time(self.world.settings)

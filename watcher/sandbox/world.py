@@ -1,0 +1,401 @@
+"""The simulator's state: plans, extensions, offerings, jobs and clusters, moved by a clock.
+
+Everything time-dependent is settled by `settle()`, a small discrete-event loop run before
+every request: extension payments resolve, jobs complete, and consumers whose plan's capacity
+ends under them are interrupted. `record` is the simulator's own account of what happened
+(purchases, interruptions, faults), which the soak checks plan-watcher against.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from watcher.clock import Clock
+from watcher.sandbox.market import Market
+from watcher.sandbox.settings import SimSettings
+
+
+@dataclass
+class Segment:
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class SimExtension:
+    offering_id: str
+    plan_arn: str
+    extended_at: datetime
+    start: datetime
+    end: datetime
+    availability_zone: str
+    availability_zone_id: str
+    duration_hours: int
+    fee: Decimal
+    currency: str
+    resolves_at: datetime
+    will_fail: bool
+    resolved: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.resolved and self.will_fail
+
+    def status(self, now: datetime) -> str:
+        if not self.resolved:
+            return "Pending"
+        if self.will_fail:
+            return "Failed"
+        if now >= self.end:
+            return "Expired"
+        return "Active" if now >= self.start else "Scheduled"
+
+    def payment_status(self) -> str:
+        if not self.resolved:
+            return "Pending"
+        return "Failed" if self.will_fail else "Completed"
+
+
+@dataclass
+class SimPlan:
+    name: str
+    arn: str
+    account: str
+    region: str
+    instance_type: str
+    instance_count: int
+    availability_zone: str
+    availability_zone_id: str
+    created_at: datetime
+    payment_at: datetime
+    start: datetime
+    base_end: datetime
+    fee: Decimal
+    currency: str
+    target_resources: list[str]
+    tags: dict[str, str]
+    reserved_capacity_arn: str
+    extensions: list[SimExtension] = field(default_factory=list)
+
+    def counted_extensions(self, settings: SimSettings) -> list[SimExtension]:
+        if settings.end_time_moves == "on_payment":
+            return [e for e in self.extensions if e.resolved and not e.will_fail]
+        return [e for e in self.extensions if not e.failed]
+
+    def segments(self, settings: SimSettings) -> list[Segment]:
+        spans = [Segment(self.start, self.base_end)]
+        spans += [Segment(e.start, e.end) for e in self.counted_extensions(settings)]
+        spans.sort(key=lambda s: s.start)
+        merged: list[Segment] = []
+        for span in spans:
+            if merged and span.start <= merged[-1].end:
+                merged[-1].end = max(merged[-1].end, span.end)
+            else:
+                merged.append(Segment(span.start, span.end))
+        return merged
+
+    def end_time(self, settings: SimSettings) -> datetime:
+        return max(s.end for s in self.segments(settings))
+
+    def capacity_end_at(self, when: datetime, settings: SimSettings) -> datetime | None:
+        """The end of the reserved capacity running at `when`, or None if there is none."""
+        for seg in self.segments(settings):
+            if seg.start <= when < seg.end:
+                return seg.end
+        return None
+
+    def status(self, now: datetime, settings: SimSettings) -> str:
+        if now < self.payment_at:
+            return "Pending"
+        segments = self.segments(settings)
+        if any(s.start <= now < s.end for s in segments):
+            return "Active"
+        return "Scheduled" if now < segments[-1].end else "Expired"
+
+    def pending_extension(self) -> SimExtension | None:
+        return next((e for e in self.extensions if not e.resolved), None)
+
+
+@dataclass
+class SimOffering:
+    offering_id: str
+    plan_arn: str | None
+    created_at: datetime
+    start: datetime
+    end: datetime
+    duration_hours: int
+    availability_zone: str
+    fee: Decimal
+    currency: str
+    # For new-plan offerings only.
+    instance_type: str | None = None
+    instance_count: int = 0
+    target_resources: tuple[str, ...] = ()
+    used: bool = False
+
+
+@dataclass
+class SimJob:
+    name: str
+    arn: str
+    plan_arn: str | None
+    created_at: datetime
+    start: datetime
+    max_runtime: timedelta
+    instance_type: str
+    instance_count: int
+    status: str = "InProgress"
+    end_time: datetime | None = None
+    failure_reason: str | None = None
+
+    @property
+    def runtime_end(self) -> datetime:
+        return self.start + self.max_runtime
+
+
+@dataclass
+class SimInstanceGroup:
+    name: str
+    instance_type: str
+    target_count: int
+    plan_arn: str | None
+    current_count: int
+    lost_at: datetime | None = None
+
+
+@dataclass
+class SimCluster:
+    name: str
+    arn: str
+    created_at: datetime
+    groups: list[SimInstanceGroup]
+    delete_at: datetime | None = None
+    deleted: bool = False
+
+
+@dataclass
+class Interruption:
+    kind: str  # "job" | "cluster"
+    consumer: str
+    plan_arn: str
+    at: datetime
+
+
+@dataclass
+class Purchase:
+    plan_arn: str
+    offering_id: str
+    at: datetime
+    fee: Decimal
+    currency: str
+    duration_hours: int
+    start: datetime
+    end: datetime
+    ambiguous: bool = False
+
+
+@dataclass
+class Record:
+    """What the simulator saw happen, independent of plan-watcher's own account."""
+
+    purchases: list[Purchase] = field(default_factory=list)
+    interruptions: list[Interruption] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def count_fault(self, kind: str) -> None:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def count_call(self, operation: str) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+
+
+class World:
+    """All simulated resources, across accounts and regions, behind one lock."""
+
+    def __init__(self, clock: Clock, settings: SimSettings | None = None) -> None:
+        self.clock = clock
+        self.settings = settings or SimSettings()
+        self.market = Market()
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.plans: dict[str, SimPlan] = {}
+        self.offerings: dict[str, SimOffering] = {}
+        self.jobs: dict[str, SimJob] = {}
+        self.clusters: dict[str, SimCluster] = {}
+        self.record = Record()
+        self._settled_to: datetime | None = None
+        self._next_event: datetime | None = None
+        self._counter = 0
+
+    def next_id(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}-{self._counter:012x}"
+
+    def plan_by_name_or_arn(self, account: str, region: str, ref: str) -> SimPlan | None:
+        plan = self.plans.get(ref)
+        if plan is None:
+            arn = f"arn:aws:sagemaker:{region}:{account}:training-plan/{ref}"
+            plan = self.plans.get(arn)
+        if plan is not None and (plan.account, plan.region) != (account, region):
+            return None
+        return plan
+
+    def add_plan_record(self, plan: SimPlan) -> SimPlan:
+        with self.lock:
+            self.plans[plan.arn] = plan
+            self.touched()
+            return plan
+
+    def add_job(self, job: SimJob) -> SimJob:
+        with self.lock:
+            self.jobs[job.arn] = job
+            self.touched()
+            return job
+
+    def add_cluster(self, cluster: SimCluster) -> SimCluster:
+        with self.lock:
+            self.clusters[cluster.arn] = cluster
+            self.touched()
+            return cluster
+
+    def record_purchase(self, plan: SimPlan, ext: SimExtension) -> None:
+        self.record.purchases.append(
+            Purchase(
+                plan_arn=plan.arn,
+                offering_id=ext.offering_id,
+                at=ext.extended_at,
+                fee=ext.fee,
+                currency=ext.currency,
+                duration_hours=ext.duration_hours,
+                start=ext.start,
+                end=ext.end,
+            )
+        )
+
+    def touched(self) -> None:
+        """State changed: the next settle must recompute the next event."""
+        self._next_event = None
+
+    # --- time -----------------------------------------------------------------------------
+
+    def settle(self) -> datetime:
+        """Apply every timed event up to now, in order; return now."""
+        now = self.clock.now()
+        with self.lock:
+            if self._next_event is not None and now < self._next_event:
+                return now
+            while True:
+                event = self._earliest_event()
+                if event is None or event[0] > now:
+                    self._settled_to = now
+                    self._next_event = event[0] if event else _NEVER
+                    return now
+                when, action = event
+                self._settled_to = max(when, self._settled_to or when)
+                action(self._settled_to)
+
+    def _earliest_event(self) -> tuple[datetime, _ActionFn] | None:
+        best: tuple[datetime, _ActionFn] | None = None
+
+        def offer(when: datetime, action: _ActionFn) -> None:
+            nonlocal best
+            if best is None or when < best[0]:
+                best = (when, action)
+
+        s = self.settings
+        for plan in self.plans.values():
+            for ext in plan.extensions:
+                if not ext.resolved:
+                    offer(ext.resolves_at, _resolve(ext))
+        for job in self.jobs.values():
+            if job.status != "InProgress":
+                continue
+            offer(job.runtime_end, _complete(job))
+            cut = self._cutoff(job.plan_arn, job.start, s.job_cutoff)
+            if cut is not None:
+                offer(cut, _interrupt_job(self, job))
+        for cluster in self.clusters.values():
+            if cluster.deleted:
+                continue
+            if cluster.delete_at is not None:
+                offer(cluster.delete_at, _delete_cluster(cluster))
+            for group in cluster.groups:
+                if group.plan_arn is None or group.lost_at is not None:
+                    continue
+                cut = self._cutoff(group.plan_arn, cluster.created_at, s.cluster_cutoff)
+                if cut is not None:
+                    offer(cut, _interrupt_group(self, cluster, group))
+        return best
+
+    def _cutoff(self, plan_arn: str | None, since: datetime, lead: timedelta) -> datetime | None:
+        """When a consumer of `plan_arn` loses its capacity, seen from the settled time."""
+        if plan_arn is None or plan_arn not in self.plans:
+            return None
+        plan = self.plans[plan_arn]
+        at = max(since, self._settled_to or since)
+        end = plan.capacity_end_at(at, self.settings)
+        if end is None:
+            # No capacity running now: the next segment's end, if one is still to come.
+            upcoming = [g for g in plan.segments(self.settings) if g.start > at]
+            if not upcoming:
+                return at
+            end = upcoming[0].end
+        return end - lead
+
+
+_ActionFn = Callable[[datetime], None]
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _resolve(ext: SimExtension) -> _ActionFn:
+    def run(when: datetime) -> None:
+        ext.resolved = True
+
+    return run
+
+
+def _complete(job: SimJob) -> _ActionFn:
+    def run(when: datetime) -> None:
+        job.status = "Completed"
+        job.end_time = when
+
+    return run
+
+
+def _interrupt_job(world: World, job: SimJob) -> _ActionFn:
+    def run(when: datetime) -> None:
+        job.status = "Failed"
+        job.end_time = when
+        job.failure_reason = (
+            "CapacityError: the training plan's reserved capacity ended while the job was running"
+        )
+        assert job.plan_arn is not None
+        world.record.interruptions.append(Interruption("job", job.name, job.plan_arn, when))
+
+    return run
+
+
+def _interrupt_group(world: World, cluster: SimCluster, group: SimInstanceGroup) -> _ActionFn:
+    def run(when: datetime) -> None:
+        group.lost_at = when
+        group.current_count = 0
+        assert group.plan_arn is not None
+        world.record.interruptions.append(
+            Interruption("cluster", f"{cluster.name}/{group.name}", group.plan_arn, when)
+        )
+
+    return run
+
+
+def _delete_cluster(cluster: SimCluster) -> _ActionFn:
+    def run(when: datetime) -> None:
+        cluster.deleted = True
+
+    return run
