@@ -1,0 +1,1 @@
+"""The AWS gateway: sessions per target, SageMaker calls, error classes, parsing."""

@@ -1,0 +1,252 @@
+"""The gateway: every SageMaker call plan-watcher makes goes through `SageMakerGateway`.
+
+It owns the clients (standard retries for reads; a separate client with retries switched off
+for `ExtendTrainingPlan`), pagination (always until `NextToken` is absent), error
+classification, parsing into domain values, and the per-request call counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+
+from watcher import __version__
+from watcher.aws.calls import CallCounter
+from watcher.aws.errors import AwsError, ErrorKind, classify
+from watcher.aws.parse import (
+    ClusterSummary,
+    JobFacts,
+    JobSummary,
+    Malformed,
+    parse_cluster_summary,
+    parse_extension,
+    parse_job,
+    parse_job_summary,
+    parse_offering,
+    parse_plan,
+)
+from watcher.aws.session import TargetSpec
+from watcher.model import Extension, ExtensionOffering, Plan
+
+T = TypeVar("T")
+WRITES = frozenset({"ExtendTrainingPlan", "AddTags", "DeleteTags"})
+# Every operation the code calls; deploy/iam/policy.json must list exactly these.
+OPERATIONS = (
+    "ListTrainingPlans",
+    "DescribeTrainingPlan",
+    "ListTags",
+    "AddTags",
+    "DeleteTags",
+    "SearchTrainingPlanOfferings",
+    "ExtendTrainingPlan",
+    "DescribeTrainingPlanExtensionHistory",
+    "ListTrainingJobs",
+    "DescribeTrainingJob",
+    "ListClusters",
+)
+
+
+def _read_config(max_attempts: int) -> Config:
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra=f"plan-watcher/{__version__}",
+    )
+
+
+# One attempt, no retry of any kind: a purchase must never be sent twice by the SDK.
+_WRITE_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=5,
+    read_timeout=60,
+    user_agent_extra=f"plan-watcher/{__version__}",
+)
+
+
+class SageMakerGateway:
+    """SageMaker reads and writes for one target."""
+
+    def __init__(
+        self,
+        target: TargetSpec,
+        session: boto3.Session,
+        counter: CallCounter | None = None,
+        *,
+        read_attempts: int = 5,
+    ) -> None:
+        self.target = target
+        self.counter = counter or CallCounter()
+        # Typed loosely on purpose: responses are parsed defensively in watcher.aws.parse.
+        self._read: Any = session.client(
+            "sagemaker", region_name=target.region, config=_read_config(read_attempts)
+        )
+        self._write: Any = session.client(
+            "sagemaker", region_name=target.region, config=_WRITE_CONFIG
+        )
+        for client in (self._read, self._write):
+            client.meta.events.register("response-received.sagemaker.*", self._count_attempt)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _count_attempt(self, **kwargs: Any) -> None:
+        name = str(kwargs.get("event_name", "unknown")).rsplit(".", 1)[-1]
+        exc = kwargs.get("exception")
+        parsed = kwargs.get("parsed_response") or {}
+        if exc is not None:
+            outcome = classify(exc, name, write=name in WRITES).kind.value
+        elif isinstance(parsed, dict) and "Error" in parsed:
+            status = int(parsed.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            code = str(parsed["Error"].get("Code", ""))
+            outcome = _outcome_for(code, status)
+        else:
+            outcome = "ok"
+        self.counter.add(name, outcome)
+
+    def _call(self, operation: str, run: Callable[[], T]) -> T:
+        try:
+            return run()
+        except Exception as exc:  # every failure is classified here, once
+            raise classify(exc, operation, write=operation in WRITES) from exc
+
+    def _pages(self, operation: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
+        paginator = self._read.get_paginator(method)
+        pages = paginator.paginate(**kwargs)
+        iterator = iter(pages)
+        while True:
+            page = self._call(operation, lambda: next(iterator, None))
+            if page is None:
+                return
+            yield from page.get(key) or []
+
+    # --- plans --------------------------------------------------------------------------
+
+    def list_plans(self) -> tuple[list[Plan], list[Malformed]]:
+        """Every plan in the target (all statuses), parsed; unreadable ones apart."""
+        plans: list[Plan] = []
+        bad: list[Malformed] = []
+        for item in self._pages(
+            "ListTrainingPlans", "list_training_plans", "TrainingPlanSummaries"
+        ):
+            try:
+                plans.append(parse_plan(item, self.target.name))
+            except Malformed as exc:
+                bad.append(exc)
+        return plans, bad
+
+    def describe_plan(self, name_or_arn: str) -> Plan:
+        item = self._call(
+            "DescribeTrainingPlan",
+            lambda: self._read.describe_training_plan(TrainingPlanName=name_or_arn),
+        )
+        try:
+            return parse_plan(item, self.target.name)
+        except Malformed as exc:
+            raise AwsError(ErrorKind.OTHER, "DescribeTrainingPlan", "Malformed", str(exc)) from exc
+
+    def tags(self, arn: str) -> dict[str, str]:
+        items = self._pages("ListTags", "list_tags", "Tags", ResourceArn=arn)
+        return {str(t["Key"]): str(t.get("Value", "")) for t in items}
+
+    def add_tags(self, arn: str, tags: dict[str, str]) -> None:
+        pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
+        self._call("AddTags", lambda: self._write.add_tags(ResourceArn=arn, Tags=pairs))
+
+    def delete_tags(self, arn: str, keys: list[str]) -> None:
+        self._call("DeleteTags", lambda: self._write.delete_tags(ResourceArn=arn, TagKeys=keys))
+
+    # --- extensions ---------------------------------------------------------------------
+
+    def extension_history(self, plan_arn: str) -> tuple[list[Extension], list[Malformed]]:
+        extensions: list[Extension] = []
+        bad: list[Malformed] = []
+        for item in self._pages(
+            "DescribeTrainingPlanExtensionHistory",
+            "describe_training_plan_extension_history",
+            "TrainingPlanExtensions",
+            TrainingPlanArn=plan_arn,
+        ):
+            try:
+                extensions.append(parse_extension(item, plan_arn))
+            except Malformed as exc:
+                bad.append(exc)
+        return extensions, bad
+
+    def search_extension_offerings(
+        self, plan_arn: str, duration_hours: int | None
+    ) -> tuple[list[ExtensionOffering], list[Malformed]]:
+        request: dict[str, Any] = {"TrainingPlanArn": plan_arn}
+        if duration_hours is not None:
+            request["DurationHours"] = duration_hours
+        response = self._call(
+            "SearchTrainingPlanOfferings",
+            lambda: self._read.search_training_plan_offerings(**request),
+        )
+        offerings: list[ExtensionOffering] = []
+        bad: list[Malformed] = []
+        for item in response.get("TrainingPlanExtensionOfferings") or []:
+            try:
+                offerings.append(parse_offering(item, plan_arn))
+            except Malformed as exc:
+                bad.append(exc)
+        return offerings, bad
+
+    def extend(self, offering_id: str, plan_arn: str) -> list[Extension]:
+        """Buy an extension: one attempt, never retried. Raises AwsError (maybe AMBIGUOUS)."""
+        response = self._call(
+            "ExtendTrainingPlan",
+            lambda: self._write.extend_training_plan(TrainingPlanExtensionOfferingId=offering_id),
+        )
+        result: list[Extension] = []
+        for item in response.get("TrainingPlanExtensions") or []:
+            try:
+                result.append(parse_extension(item, plan_arn))
+            except Malformed:
+                continue
+        return result
+
+    # --- consumers ----------------------------------------------------------------------
+
+    def in_progress_jobs(self, created_after: datetime | None = None) -> list[JobSummary]:
+        """Every InProgress job in the target (empty pages with a NextToken are followed)."""
+        request: dict[str, Any] = {"StatusEquals": "InProgress"}
+        if created_after is not None:
+            request["CreationTimeAfter"] = created_after
+        jobs: list[JobSummary] = []
+        for item in self._pages(
+            "ListTrainingJobs", "list_training_jobs", "TrainingJobSummaries", **request
+        ):
+            try:
+                jobs.append(parse_job_summary(item))
+            except Malformed:
+                continue
+        return jobs
+
+    def describe_job(self, name: str) -> JobFacts:
+        item = self._call(
+            "DescribeTrainingJob", lambda: self._read.describe_training_job(TrainingJobName=name)
+        )
+        try:
+            return parse_job(item)
+        except Malformed as exc:
+            raise AwsError(ErrorKind.OTHER, "DescribeTrainingJob", "Malformed", str(exc)) from exc
+
+    def clusters(self) -> list[ClusterSummary]:
+        """Every cluster in the target with the plans its instance groups use."""
+        found: list[ClusterSummary] = []
+        for item in self._pages("ListClusters", "list_clusters", "ClusterSummaries"):
+            try:
+                found.append(parse_cluster_summary(item))
+            except Malformed:
+                continue
+        return found
+
+
+def _outcome_for(code: str, status: int) -> str:
+    from watcher.aws.errors import _client_error_kind
+
+    return _client_error_kind(code, "", status, write=False).value
