@@ -1,0 +1,1 @@
+"""Acting on decisions: the purchase journal and the one safe way to buy an extension."""

@@ -1,0 +1,1 @@
+"""Reporting: structured logs, Prometheus metrics, HTTP endpoints."""
