@@ -1,0 +1,170 @@
+"""The command line: parse arguments, load the config, call into the app. Nothing else.
+
+Each subcommand is one `cmd_*` function taking the parsed arguments and returning the exit
+code; `COMMANDS` registers them. Exit codes follow SPEC section 2: 0 ok, 1 failed, 2 bad
+config (or bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watcher import __version__
+from watcher.config import (
+    Config,
+    ConfigError,
+    Mode,
+    default_config_path,
+    format_duration,
+    load_config,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """--config, else $PLAN_WATCHER_CONFIG, else config/watcher.yaml."""
+    given: Path | None = args.config
+    return given if given is not None else default_config_path()
+
+
+def load_config_or_report(args: argparse.Namespace) -> Config | None:
+    """The config named by the arguments, with --dry-run applied; None after printing
+    every problem to stderr (the caller then exits 2)."""
+    try:
+        config = load_config(config_path(args))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+    if getattr(args, "dry_run", False):
+        config = config.with_mode(Mode.DRY_RUN)
+    return config
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """--output if given, else a table on a terminal and JSON when piped."""
+    chosen: str | None = getattr(args, "output", None)
+    if chosen is not None:
+        return chosen
+    return "table" if sys.stdout.isatty() else "json"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config_or_report(args)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    print(describe_config(config_path(args), config))
+    return EXIT_OK
+
+
+def describe_config(path: Path, config: Config) -> str:
+    """A few lines that say what a valid config will do."""
+    poll = config.poll
+    lines = [
+        f"{path}: valid",
+        f"  mode: {config.mode}; poll every {format_duration(poll.interval)}"
+        f" (+ up to {format_duration(poll.jitter)} jitter)",
+        "  targets: " + ", ".join(f"{t.name} ({t.region})" for t in config.targets),
+        "  policies: "
+        + (", ".join(f"{p.name} ({p.action})" for p in config.policies) or "none (all unmanaged)"),
+    ]
+    if config.budgets:
+        lines.append(
+            "  budgets: " + ", ".join(f"{b.name} {b.limit} per {b.window}" for b in config.budgets)
+        )
+    lines.append(f"  journal: {config.state.journal}; metrics on {config.metrics.listen}")
+    return "\n".join(lines)
+
+
+def _not_implemented(name: str) -> int:
+    print(f"plan-watcher {name}: not implemented yet", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _not_implemented("run")
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    return _not_implemented("once")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    return _not_implemented("plan")
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    return _not_implemented("history")
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    return _not_implemented("sandbox")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    handler: Handler
+    output: bool = False  # takes --output table|json
+    dry_run: bool = False  # takes --dry-run
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "the daemon: reconcile on a schedule until stopped", cmd_run, dry_run=True),
+    Command("once", "one reconcile cycle, acting as configured", cmd_once, True, True),
+    Command("plan", "one cycle with every purchase suppressed", cmd_plan, output=True),
+    Command("validate", "check the config offline (no AWS calls)", cmd_validate),
+    Command("history", "extension history and spend per plan", cmd_history, output=True),
+    Command("sandbox", "run against the embedded simulator, no AWS needed", cmd_sandbox),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plan-watcher",
+        description="Keeps SageMaker training plans from expiring under running work.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        sub.add_argument(
+            "--config",
+            type=Path,
+            metavar="PATH",
+            help="config file (default: $PLAN_WATCHER_CONFIG, then config/watcher.yaml)",
+        )
+        if command.output:
+            sub.add_argument(
+                "--output",
+                choices=("table", "json"),
+                help="result format (default: table on a terminal, json otherwise)",
+            )
+        if command.dry_run:
+            sub.add_argument("--dry-run", action="store_true", help="search and decide, never buy")
+        sub.set_defaults(handler=command.handler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (usage errors are 2, like a bad config)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_CONFIG
+    return handler(args)

@@ -1,0 +1,67 @@
+"""The config file (SPEC section 3): schema, loading and validation.
+
+Use `load_config(path)` or `parse_config(data)`; both raise `ConfigError`, whose `issues`
+name every problem by key path (`policies[1].extension.max_upfront_fee`).
+"""
+
+from watcher.config.enums import Action, BudgetWindow, LogFormat, LogLevel, Mode, Prefer
+from watcher.config.errors import ConfigError, ConfigIssue
+from watcher.config.loader import (
+    CONFIG_PATH_VARIABLE,
+    DEFAULT_CONFIG_PATH,
+    ENV_OVERRIDES,
+    default_config_path,
+    load_config,
+    parse_config,
+)
+from watcher.config.models import (
+    AWS_EXTENSION_LEAD,
+    AWS_MAX_EXTENSION,
+    Budget,
+    Config,
+    ExtensionRules,
+    Logging,
+    Match,
+    Metrics,
+    Notifications,
+    Policy,
+    Poll,
+    State,
+    Target,
+    ambient_region,
+)
+from watcher.config.values import format_duration, parse_duration, parse_money
+
+__all__ = [
+    "AWS_EXTENSION_LEAD",
+    "AWS_MAX_EXTENSION",
+    "CONFIG_PATH_VARIABLE",
+    "DEFAULT_CONFIG_PATH",
+    "ENV_OVERRIDES",
+    "Action",
+    "Budget",
+    "BudgetWindow",
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "ExtensionRules",
+    "LogFormat",
+    "LogLevel",
+    "Logging",
+    "Match",
+    "Metrics",
+    "Mode",
+    "Notifications",
+    "Policy",
+    "Poll",
+    "Prefer",
+    "State",
+    "Target",
+    "ambient_region",
+    "default_config_path",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_money",
+]
