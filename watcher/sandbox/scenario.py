@@ -7,6 +7,8 @@ See docs/sandbox.md for the format; `scenarios/demo.yaml` is the worked example.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -27,6 +29,61 @@ _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"
 
 class ScenarioError(ValueError):
     """A scenario file is malformed; the message names the entry."""
+
+
+# Per kind of entry: (required keys, optional keys).
+_ENTRY_KEYS: dict[str, tuple[set[str], set[str]]] = {
+    "plans": (
+        {"name", "ends_in"},
+        {
+            "started",
+            "account",
+            "region",
+            "instance_type",
+            "instance_count",
+            "target_resources",
+            "tags",
+            "market",
+        },
+    ),
+    "jobs": ({"name", "max_runtime"}, {"plan", "started", "account", "region", "instance_count"}),
+    "clusters": ({"name", "groups"}, {"delete_in", "account", "region"}),
+    "groups": ({"name"}, {"plan", "count"}),
+}
+
+
+def _check_entries(kind: str, items: Any, where: str | None = None) -> list[dict[str, Any]]:
+    """Each entry is a mapping with its required keys and no unknown ones."""
+    where = where or kind
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ScenarioError(f"{where}: expected a list")
+    required, optional = _ENTRY_KEYS[kind]
+    for index, item in enumerate(items):
+        here = f"{where}[{index}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{here}: expected a mapping, got {item!r}")
+        missing = required - set(item)
+        if missing:
+            raise ScenarioError(f"{here}: missing keys {sorted(missing)}")
+        unknown = set(item) - required - optional
+        if unknown:
+            raise ScenarioError(f"{here}: unknown keys {sorted(unknown)}")
+        if kind == "clusters":
+            _check_entries("groups", item["groups"], f"{here}.groups")
+    return items
+
+
+@contextmanager
+def _entry(where: str) -> Iterator[None]:
+    """Name the scenario entry in any error raised while seeding it."""
+    try:
+        yield
+    except ScenarioError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ScenarioError(f"{where}: {exc}") from exc
 
 
 def offset(text: Any, where: str) -> timedelta:
@@ -56,48 +113,60 @@ class Scenario:
         origin = sim.clock.now()
         for index, plan in enumerate(self.plans):
             where = f"plans[{index}]"
-            sim.add_plan(
-                plan["name"],
-                ends_at=origin + offset(plan["ends_in"], f"{where}.ends_in"),
-                starts_at=origin + offset(plan.get("started", "-7d"), f"{where}.started"),
-                account=str(plan.get("account", DEFAULT_ACCOUNT)),
-                region=plan.get("region", DEFAULT_REGION),
-                instance_type=plan.get("instance_type", "ml.p5.48xlarge"),
-                instance_count=int(plan.get("instance_count", 4)),
-                target_resources=plan.get("target_resources", ["training-job"]),
-                tags={str(k): str(v) for k, v in (plan.get("tags") or {}).items()},
-                market=(
-                    terms_from_dict(plan["market"], self.market.default)
-                    if "market" in plan
-                    else None
-                ),
-            )
+            with _entry(where):
+                self._seed_plan(sim, origin, plan, where)
         for index, job in enumerate(self.jobs):
             where = f"jobs[{index}]"
-            sim.add_job(
-                job["name"],
-                plan=job.get("plan"),
-                started_at=origin + offset(job.get("started", "0h"), f"{where}.started"),
-                max_runtime=offset(job["max_runtime"], f"{where}.max_runtime"),
-                account=str(job.get("account", DEFAULT_ACCOUNT)),
-                region=job.get("region", DEFAULT_REGION),
-                instance_count=int(job.get("instance_count", 1)),
-            )
+            with _entry(where):
+                self._seed_job(sim, origin, job, where)
         for index, cluster in enumerate(self.clusters):
             where = f"clusters[{index}]"
-            sim.add_cluster(
-                cluster["name"],
-                groups=[
-                    (g["name"], g.get("plan"), int(g.get("count", 1))) for g in cluster["groups"]
-                ],
-                delete_at=(
-                    origin + offset(cluster["delete_in"], f"{where}.delete_in")
-                    if "delete_in" in cluster
-                    else None
-                ),
-                account=str(cluster.get("account", DEFAULT_ACCOUNT)),
-                region=cluster.get("region", DEFAULT_REGION),
-            )
+            with _entry(where):
+                self._seed_cluster(sim, origin, cluster, where)
+
+    def _seed_plan(
+        self, sim: Simulator, origin: datetime, plan: dict[str, Any], where: str
+    ) -> None:
+        sim.add_plan(
+            str(plan["name"]),
+            ends_at=origin + offset(plan["ends_in"], f"{where}.ends_in"),
+            starts_at=origin + offset(plan.get("started", "-7d"), f"{where}.started"),
+            account=str(plan.get("account", DEFAULT_ACCOUNT)),
+            region=plan.get("region", DEFAULT_REGION),
+            instance_type=plan.get("instance_type", "ml.p5.48xlarge"),
+            instance_count=int(plan.get("instance_count", 4)),
+            target_resources=plan.get("target_resources", ["training-job"]),
+            tags={str(k): str(v) for k, v in (plan.get("tags") or {}).items()},
+            market=(
+                terms_from_dict(plan["market"], self.market.default) if "market" in plan else None
+            ),
+        )
+
+    def _seed_job(self, sim: Simulator, origin: datetime, job: dict[str, Any], where: str) -> None:
+        sim.add_job(
+            str(job["name"]),
+            plan=job.get("plan"),
+            started_at=origin + offset(job.get("started", "0h"), f"{where}.started"),
+            max_runtime=offset(job["max_runtime"], f"{where}.max_runtime"),
+            account=str(job.get("account", DEFAULT_ACCOUNT)),
+            region=job.get("region", DEFAULT_REGION),
+            instance_count=int(job.get("instance_count", 1)),
+        )
+
+    def _seed_cluster(
+        self, sim: Simulator, origin: datetime, cluster: dict[str, Any], where: str
+    ) -> None:
+        sim.add_cluster(
+            str(cluster["name"]),
+            groups=[(g["name"], g.get("plan"), int(g.get("count", 1))) for g in cluster["groups"]],
+            delete_at=(
+                origin + offset(cluster["delete_in"], f"{where}.delete_in")
+                if "delete_in" in cluster
+                else None
+            ),
+            account=str(cluster.get("account", DEFAULT_ACCOUNT)),
+            region=cluster.get("region", DEFAULT_REGION),
+        )
 
     def simulator(self, clock: Clock) -> Simulator:
         return Simulator(clock, self.settings, self.market, self.faults)
@@ -160,9 +229,9 @@ def parse_scenario(data: Any, name: str = "scenario") -> Scenario:
             settings=_settings(data.get("settings") or {}),
             market=market,
             faults=faults_from_dict(data.get("faults") or {}),
-            plans=list(data.get("plans") or []),
-            jobs=list(data.get("jobs") or []),
-            clusters=list(data.get("clusters") or []),
+            plans=_check_entries("plans", data.get("plans")),
+            jobs=_check_entries("jobs", data.get("jobs")),
+            clusters=_check_entries("clusters", data.get("clusters")),
             story=[str(line) for line in data.get("story") or []],
         )
     except (TypeError, ValueError, KeyError) as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from watcher.clock import Clock
 from watcher.sandbox import api_consumers, api_plans
-from watcher.sandbox.errors import DroppedConnection, SimError
+from watcher.sandbox.errors import DroppedConnection, SimError, not_found
 from watcher.sandbox.faults import Faults
 from watcher.sandbox.market import Market, MarketTerms, fee_for
 from watcher.sandbox.settings import SimSettings
@@ -84,7 +84,9 @@ class Simulator:
         if operation in OPERATIONS:
             return True
         if operation in TAG_OPERATIONS:
-            return api_plans.plan_for_tags(self.world, params.get("ResourceArn")) is not None
+            # Every training-plan ARN is ours, known or not: moto knows no plans at all.
+            arn = params.get("ResourceArn")
+            return isinstance(arn, str) and ":training-plan/" in arn
         return False
 
     def call(self, operation: str, account: str, region: str, params: dict[str, Any]) -> Any:
@@ -116,7 +118,8 @@ class Simulator:
         if operation in OPERATIONS:
             return OPERATIONS[operation](self.world, account, region, params)
         plan = api_plans.plan_for_tags(self.world, params.get("ResourceArn"))
-        assert plan is not None
+        if plan is None or (plan.account, plan.region) != (account, region):
+            raise not_found(f"Resource {params.get('ResourceArn')} does not exist.")
         if operation == "ListTags":
             return api_plans.list_tags(plan, params)
         if operation == "AddTags":
