@@ -1,0 +1,106 @@
+"""Stage 2: no_demand, demand_covered, and the Need in hours AWS sells."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from watcher.decide import Need, PolicyRules, assess_demand
+from watcher.model import Consumer, ConsumerKind, Decision, DecisionKind, Money, Plan, PlanStatus
+
+END = datetime(2025, 10, 1, 11, 30, tzinfo=UTC)
+NOW = END - timedelta(hours=48)
+PLAN = Plan(
+    arn="arn:aws:sagemaker:us-east-1:111122223333:training-plan/llm-a",
+    name="llm-a",
+    target="prod",
+    status=PlanStatus.ACTIVE,
+    start_time=END - timedelta(days=14),
+    end_time=END,
+    upfront_fee=Money.parse("40000.00 USD"),
+)
+RULES = PolicyRules(name="llm", min_duration=timedelta(days=1), max_duration=timedelta(days=14))
+
+
+def job(name: str, end: datetime) -> Consumer:
+    return Consumer(ConsumerKind.JOB, name, f"arn:job/{name}", PLAN.arn, "InProgress", end)
+
+
+def cluster(name: str) -> Consumer:
+    return Consumer(ConsumerKind.CLUSTER, name, f"arn:cluster/{name}", PLAN.arn, "InService", None)
+
+
+def need(result: Decision | Need) -> Need:
+    assert isinstance(result, Need), result
+    return result
+
+
+def test_nothing_uses_the_plan_is_no_demand() -> None:
+    result = assess_demand(PLAN, RULES, [], NOW)
+    assert isinstance(result, Decision) and result.kind is DecisionKind.NO_DEMAND
+    assert result.next_action == NOW and result.deadline == END - timedelta(hours=2)
+
+
+def test_jobs_ending_before_the_plan_is_demand_covered() -> None:
+    jobs = [job("a", END - timedelta(hours=5)), job("b", END)]
+    result = assess_demand(PLAN, RULES, jobs, NOW)
+    assert isinstance(result, Decision) and result.kind is DecisionKind.DEMAND_COVERED
+    assert result.demand_end == END and "job b" in result.reason
+
+
+def test_a_job_running_past_the_end_needs_whole_days_rounded_up() -> None:
+    result = need(assess_demand(PLAN, RULES, [job("a", END + timedelta(days=2, hours=1))], NOW))
+    assert result.duration_hours == 72
+    assert result.demand_end == END + timedelta(days=2, hours=1)
+    assert "job a" in result.reason and "49h" in result.reason
+
+
+def test_a_short_overrun_is_raised_to_min_duration() -> None:
+    rules = PolicyRules(name="llm", min_duration=timedelta(days=3))
+    result = need(assess_demand(PLAN, rules, [job("a", END + timedelta(minutes=1))], NOW))
+    assert result.duration_hours == 72
+
+
+def test_over_two_weeks_rounds_up_to_whole_weeks() -> None:
+    rules = PolicyRules(name="llm", max_duration=timedelta(days=182))
+    result = need(assess_demand(PLAN, rules, [job("a", END + timedelta(days=15))], NOW))
+    assert result.duration_hours == 21 * 24
+
+
+def test_rounding_past_max_duration_asks_for_the_largest_sellable_and_says_partial() -> None:
+    rules = PolicyRules(name="llm", max_duration=timedelta(days=20))
+    result = need(assess_demand(PLAN, rules, [job("a", END + timedelta(days=15))], NOW))
+    assert result.duration_hours == 14 * 24
+    assert "partly covered" in result.reason
+
+
+def test_demand_beyond_max_duration_is_capped_and_partial() -> None:
+    result = need(assess_demand(PLAN, RULES, [job("a", END + timedelta(days=40))], NOW))
+    assert result.duration_hours == 14 * 24 and "partly covered" in result.reason
+
+
+def test_a_cluster_is_unbounded_demand_so_max_duration() -> None:
+    consumers = [job("a", END + timedelta(days=1)), cluster("hp")]
+    result = need(assess_demand(PLAN, RULES, consumers, NOW))
+    assert result.duration_hours == 14 * 24 and result.demand_end is None
+    assert "cluster hp" in result.reason
+
+
+def test_without_require_demand_the_plan_is_kept_alive_for_max_duration() -> None:
+    rules = PolicyRules(name="keep", require_demand=False, max_duration=timedelta(days=7))
+    assert need(assess_demand(PLAN, rules, [], NOW)).duration_hours == 168
+    covered = [job("a", END - timedelta(days=1))]
+    result = need(assess_demand(PLAN, rules, covered, NOW))
+    assert result.duration_hours == 168 and result.demand_end == END - timedelta(days=1)
+
+
+def test_max_duration_below_one_day_can_buy_nothing() -> None:
+    rules = PolicyRules(name="tiny", min_duration=timedelta(0), max_duration=timedelta(hours=12))
+    result = assess_demand(PLAN, rules, [job("a", END + timedelta(hours=3))], NOW)
+    assert isinstance(result, Decision) and result.kind is DecisionKind.NO_OFFERING
+    assert "shortest extension AWS sells" in result.reason
+
+
+def test_odd_max_duration_is_respected() -> None:
+    rules = PolicyRules(name="odd", max_duration=timedelta(days=10, hours=5))
+    result = need(assess_demand(PLAN, rules, [cluster("hp")], NOW))
+    assert result.duration_hours == 240

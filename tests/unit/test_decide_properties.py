@@ -1,0 +1,208 @@
+"""Properties of the decision core over generated plans, consumers, offerings and budgets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from watcher.decide import (
+    START_TOLERANCE,
+    BudgetState,
+    Need,
+    PolicyRules,
+    assess_demand,
+    choose,
+    deadline_of,
+    decide,
+    is_sellable,
+    largest_sellable_at_most,
+    sellable_hours,
+)
+from watcher.decide.durations import hours_down, hours_up
+from watcher.model import Consumer, Decision, DecisionKind, Extension, ExtensionOffering, Plan
+
+from .strategies import (
+    SELLABLE,
+    budget_states,
+    consumers,
+    extensions,
+    offerings,
+    plans,
+    policy_rules,
+)
+
+PROPS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BUYING = {DecisionKind.EXTENDED, DecisionKind.WOULD_EXTEND, DecisionKind.PROPOSED}
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, object]:
+    """One plan with everything decide() needs, `now` usually inside the window."""
+    plan = draw(plans(currency=st.just("USD")))
+    rules = draw(policy_rules())
+    # Mostly inside a typical window, sometimes anywhere from far out to past the end.
+    lead = draw(
+        st.one_of(
+            st.integers(min_value=3 * 60, max_value=3 * 24 * 60),
+            st.integers(min_value=3 * 60, max_value=3 * 24 * 60),
+            st.integers(min_value=-120, max_value=80 * 24 * 60),
+        )
+    )
+    history = draw(
+        st.lists(
+            st.sampled_from([False] * 9 + [None]).flatmap(lambda p: extensions(plan, pending=p)),
+            max_size=3,
+        )
+    )
+    return {
+        "plan": plan,
+        "rules": rules,
+        "extensions": history,
+        "open_intent": draw(st.sampled_from([False] * 9 + [True])),
+        "consumers": draw(st.lists(consumers(plan), max_size=4)),
+        "offerings": draw(st.lists(offerings(plan), max_size=8)),
+        "budgets": draw(st.lists(budget_states(), max_size=2)),
+        "now": plan.end_time - timedelta(minutes=lead),
+        "mode": draw(st.sampled_from(["enforce", "dry-run"])),
+    }
+
+
+def run(case: dict[str, object]) -> Decision:
+    return decide(**case)  # type: ignore[arg-type]
+
+
+def assert_within_caps_and_budgets(
+    plan: Plan, rules: PolicyRules, budgets: list[BudgetState], chosen: ExtensionOffering
+) -> None:
+    fee = chosen.upfront_fee
+    assert chosen.plan_arn == plan.arn
+    assert abs(chosen.start - plan.end_time) <= START_TOLERANCE
+    assert is_sellable(chosen.duration_hours)
+    assert hours_up(rules.min_duration) <= chosen.duration_hours
+    assert chosen.duration_hours <= hours_down(rules.max_duration)
+    assert fee.currency == (plan.currency or "USD")
+    if rules.max_upfront_fee is not None:
+        assert fee <= rules.max_upfront_fee
+    if rules.max_fee_per_hour is not None:
+        assert fee.amount / Decimal(chosen.duration_hours) <= rules.max_fee_per_hour.amount
+    if rules.same_availability_zone:
+        assert chosen.availability_zone in plan.availability_zones
+    for budget in budgets:
+        assert budget.limit.currency == fee.currency
+        assert budget.spent + fee <= budget.limit
+
+
+@PROPS
+@given(st.data())
+def test_the_chosen_offering_never_breaks_a_cap_or_a_budget(data: st.DataObject) -> None:
+    plan = data.draw(plans(currency=st.sampled_from(["USD", None])))
+    rules = data.draw(policy_rules())
+    need = Need(data.draw(st.sampled_from(SELLABLE)), None, "generated need")
+    offers = data.draw(st.lists(offerings(plan), max_size=10))
+    budgets = data.draw(st.lists(budget_states(), max_size=3))
+    now = plan.end_time - timedelta(days=1)
+    decision = choose(plan, rules, need, offers, budgets, now, "enforce")
+    if decision.chosen is None:
+        assert decision.kind not in BUYING
+        return
+    assert decision.kind in BUYING
+    assert_within_caps_and_budgets(plan, rules, budgets, decision.chosen)
+    rejected = {id(r.offering) for r in decision.rejected}
+    assert id(decision.chosen) not in rejected
+
+
+@PROPS
+@given(cases())
+def test_every_decision_through_decide_respects_caps_and_budgets(case: dict[str, object]) -> None:
+    decision = run(case)
+    if decision.chosen is not None:
+        assert decision.kind in BUYING
+        assert_within_caps_and_budgets(
+            case["plan"],  # type: ignore[arg-type]
+            case["rules"],  # type: ignore[arg-type]
+            case["budgets"],  # type: ignore[arg-type]
+            decision.chosen,
+        )
+
+
+@PROPS
+@given(cases(), st.data())
+def test_nothing_is_chosen_while_in_flight_or_past_the_deadline(
+    case: dict[str, object], data: st.DataObject
+) -> None:
+    plan: Plan = case["plan"]  # type: ignore[assignment]
+    rules: PolicyRules = case["rules"]  # type: ignore[assignment]
+    blocker = data.draw(st.sampled_from(["pending", "intent", "deadline"]))
+    if blocker == "pending":
+        pending: Extension = data.draw(extensions(plan, pending=True))
+        case["extensions"] = [*case["extensions"], pending]  # type: ignore[misc]
+    elif blocker == "intent":
+        case["open_intent"] = True
+    else:
+        case["now"] = deadline_of(plan, rules) + timedelta(
+            minutes=data.draw(st.integers(0, 10 * 24 * 60))
+        )
+    decision = run(case)
+    assert decision.chosen is None
+    assert decision.kind not in BUYING
+    if blocker == "deadline":
+        assert decision.kind in {DecisionKind.IN_FLIGHT, DecisionKind.EXPIRED}
+    else:
+        assert decision.kind is DecisionKind.IN_FLIGHT
+
+
+@PROPS
+@given(st.data())
+def test_need_is_sellable_within_max_and_covers_whenever_possible(data: st.DataObject) -> None:
+    plan = data.draw(plans())
+    rules = data.draw(policy_rules())
+    users: list[Consumer] = data.draw(st.lists(consumers(plan), max_size=4))
+    result = assess_demand(plan, rules, users, plan.end_time - timedelta(hours=3))
+    if isinstance(result, Decision):
+        assert result.chosen is None
+        return
+    hours = result.duration_hours
+    max_hours = hours_down(rules.max_duration)
+    assert is_sellable(hours) and hours <= max_hours
+    bounded = rules.require_demand and users and all(u.demand_end for u in users)
+    if not bounded:
+        assert hours == largest_sellable_at_most(max_hours)
+        return
+    assert result.demand_end is not None
+    wanted = max(hours_up(result.demand_end - plan.end_time), hours_up(rules.min_duration))
+    smallest_cover = sellable_hours(wanted)
+    if smallest_cover is not None and smallest_cover <= max_hours:
+        assert hours == smallest_cover  # covers, and no sellable size in between would do
+    else:
+        assert hours == largest_sellable_at_most(max_hours)
+        raw = hours_up(result.demand_end - plan.end_time)
+        assert ("partly covered" in result.reason) == (hours < raw)
+
+
+@PROPS
+@given(cases(), st.randoms(use_true_random=False))
+def test_same_inputs_same_decision_whatever_the_order(case: dict[str, object], rnd) -> None:  # type: ignore[no-untyped-def]
+    first = run(case)
+    assert run(case) == first
+    for key in ("offerings", "extensions", "consumers", "budgets"):
+        shuffled = list(case[key])  # type: ignore[call-overload]
+        rnd.shuffle(shuffled)
+        case[key] = shuffled
+    assert run(case) == first
+
+
+@PROPS
+@given(cases())
+def test_every_offering_is_accounted_for_when_the_search_ran(case: dict[str, object]) -> None:
+    decision = run(case)
+    offers: list[ExtensionOffering] = case["offerings"]  # type: ignore[assignment]
+    if decision.kind in BUYING | {DecisionKind.OVER_BUDGET}:
+        assert decision.need_hours is not None and is_sellable(decision.need_hours)
+        assert all(r.reason for r in decision.rejected)
+        assert len(decision.rejected) <= len(offers)
+    now: datetime = case["now"]  # type: ignore[assignment]
+    if decision.kind is DecisionKind.NOT_DUE:
+        assert decision.next_action is not None and decision.next_action > now

@@ -1,0 +1,155 @@
+"""Stage 2: who uses the plan, until when, and how long an extension that means.
+
+Consumers are whatever the inventory found on this plan (running or pending jobs, clusters);
+the caller decides which statuses count, this stage only reads `demand_end`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from watcher.decide.durations import (
+    DAY_HOURS,
+    hours_down,
+    hours_up,
+    largest_sellable_at_most,
+    sellable_hours,
+)
+from watcher.decide.rules import Need, PolicyRules
+from watcher.decide.text import hours_text, iso, span
+from watcher.decide.windows import deadline_of
+from watcher.model import Consumer, Decision, DecisionKind, Plan
+
+
+def latest_demand_end(consumers: Sequence[Consumer]) -> datetime | None:
+    """The latest end among consumers; None when there are none or any has no known end."""
+    if not consumers or any(c.demand_end is None for c in consumers):
+        return None
+    return max(c.demand_end for c in consumers if c.demand_end is not None)
+
+
+def assess_demand(
+    plan: Plan, rules: PolicyRules, consumers: Sequence[Consumer], now: datetime
+) -> Decision | Need:
+    """no_demand, demand_covered, or the Need (in hours AWS sells) for a due plan.
+
+    With `require_demand` false the plan is kept alive whatever its consumers do, so the need
+    is always `max_duration` and demand never stops an extension.
+    """
+    demand_end = latest_demand_end(consumers)
+    unbounded = sorted(f"{c.kind.value} {c.name}" for c in consumers if c.demand_end is None)
+
+    if not rules.require_demand:
+        why = f"policy {rules.name} does not require demand, so it keeps the plan alive"
+        return _size(plan, rules, demand_end, None, why, now)
+    if not consumers:
+        return _verdict(
+            plan,
+            rules,
+            now,
+            DecisionKind.NO_DEMAND,
+            f"no training job or cluster uses the plan, and policy {rules.name} requires "
+            f"demand; plan ends {iso(plan.end_time)} and is left to expire",
+            None,
+        )
+    if unbounded:
+        why = f"{', '.join(unbounded)} use(s) the plan with no known end"
+        return _size(plan, rules, None, None, why, now)
+
+    assert demand_end is not None  # every consumer is bounded here
+    latest = max(
+        (c for c in consumers if c.demand_end == demand_end), key=lambda c: (c.kind, c.name)
+    )
+    if demand_end <= plan.end_time:
+        return _verdict(
+            plan,
+            rules,
+            now,
+            DecisionKind.DEMAND_COVERED,
+            f"every consumer finishes before the plan ends: the latest, {latest.kind.value} "
+            f"{latest.name}, runs at most until {iso(demand_end)}, "
+            f"{span(plan.end_time - demand_end)} before the end {iso(plan.end_time)}",
+            demand_end,
+        )
+    wanted = hours_up(demand_end - plan.end_time)
+    why = (
+        f"{latest.kind.value} {latest.name} may run until {iso(demand_end)}, "
+        f"{span(demand_end - plan.end_time)} past the plan end {iso(plan.end_time)}"
+    )
+    return _size(plan, rules, demand_end, wanted, why, now)
+
+
+def _size(
+    plan: Plan,
+    rules: PolicyRules,
+    demand_end: datetime | None,
+    wanted: int | None,
+    why: str,
+    now: datetime,
+) -> Need | Decision:
+    """Clamp the wanted hours to [min_duration, max_duration], round up to a sellable size.
+
+    `wanted` None means "as much as the policy allows" (max_duration). If rounding up goes past
+    max_duration, the largest sellable size within it is asked for and the need is partial.
+    When min_duration exceeds max_duration (a config error) max_duration wins.
+    """
+    max_hours = hours_down(rules.max_duration)
+    min_hours = hours_up(rules.min_duration)
+    target = max_hours if wanted is None else min(max(wanted, min_hours), max_hours)
+
+    rounded = sellable_hours(target)
+    if rounded is not None and rounded <= max_hours:
+        hours = rounded
+    else:
+        fallback = largest_sellable_at_most(max_hours)
+        if fallback is None:
+            return _verdict(
+                plan,
+                rules,
+                now,
+                DecisionKind.NO_OFFERING,
+                f"{why}; but max_duration {span(rules.max_duration)} is shorter than the "
+                f"shortest extension AWS sells ({hours_text(DAY_HOURS)})",
+                demand_end,
+            )
+        hours = fallback
+
+    if wanted is None:
+        sizing = f"asking for max_duration: {hours_text(hours)}"
+    elif hours >= wanted and hours < min_hours:
+        sizing = (
+            f"need {hours_text(wanted)}, asking for {hours_text(hours)}: min_duration "
+            f"{span(rules.min_duration)} exceeds max_duration {span(rules.max_duration)}, "
+            "max_duration wins"
+        )
+    elif hours >= wanted:
+        sizing = (
+            f"need {hours_text(wanted)}, asking for {hours_text(hours)} (at least "
+            f"min_duration {span(rules.min_duration)}, rounded up to a size AWS sells)"
+        )
+    else:
+        sizing = (
+            f"need {hours_text(wanted)} but max_duration {span(rules.max_duration)} allows at "
+            f"most {hours_text(hours)} that AWS sells, so the need is only partly covered"
+        )
+    return Need(duration_hours=hours, demand_end=demand_end, reason=f"{why}; {sizing}")
+
+
+def _verdict(
+    plan: Plan,
+    rules: PolicyRules,
+    now: datetime,
+    kind: DecisionKind,
+    reason: str,
+    demand_end: datetime | None,
+) -> Decision:
+    return Decision(
+        plan_arn=plan.arn,
+        kind=kind,
+        reason=reason,
+        policy=rules.name,
+        deadline=deadline_of(plan, rules),
+        demand_end=demand_end,
+        next_action=now,
+    )

@@ -1,0 +1,61 @@
+"""The inputs the decision core needs beyond AWS's own values: policy rules, budgets, needs.
+
+These are deliberately small frozen dataclasses, not the pydantic config: the wiring step maps
+each matched policy and each covering budget onto them, so the core never depends on how the
+YAML is shaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from watcher.model import Money
+
+Action = Literal["extend", "propose", "notify", "ignore"]
+Prefer = Literal["cheapest", "shortest_covering", "longest_within_caps"]
+Mode = Literal["enforce", "dry-run"]
+
+
+@dataclass(frozen=True)
+class PolicyRules:
+    """The decision-relevant part of the policy that matched a plan.
+
+    Defaults mirror the example in the SPEC; the wiring step should set every field explicitly.
+    """
+
+    name: str
+    action: Action = "extend"
+    extend_before: timedelta = timedelta(hours=72)
+    safety_margin: timedelta = timedelta(hours=2)
+    require_demand: bool = True
+    min_duration: timedelta = timedelta(days=1)
+    max_duration: timedelta = timedelta(days=14)
+    prefer: Prefer = "cheapest"
+    max_upfront_fee: Money | None = None
+    max_fee_per_hour: Money | None = None
+    same_availability_zone: bool = True
+    max_extensions: int | None = None
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """One budget that covers the plan, as of this moment.
+
+    `spent` is everything already committed in the budget's window, including purchases
+    reserved earlier in the same cycle; the caller keeps it up to date between plans.
+    """
+
+    name: str
+    limit: Money
+    spent: Money
+
+
+@dataclass(frozen=True)
+class Need:
+    """How long an extension the plan needs, in hours AWS sells, and why."""
+
+    duration_hours: int
+    demand_end: datetime | None
+    reason: str

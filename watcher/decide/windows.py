@@ -1,0 +1,64 @@
+"""The plan's time line: the last safe purchase moment (deadline) and the extension window."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from watcher.decide.durations import AWS_MAX_LEAD, AWS_MIN_LEAD
+from watcher.decide.rules import PolicyRules
+from watcher.decide.text import iso, span
+from watcher.model import Decision, DecisionKind, Plan, PlanStatus
+
+EXTENDABLE_STATUSES = frozenset({PlanStatus.ACTIVE, PlanStatus.SCHEDULED})
+
+
+def deadline_of(plan: Plan, rules: PolicyRules) -> datetime:
+    """end_time - max(1h, safety_margin): after this moment nothing is bought."""
+    return plan.end_time - max(AWS_MIN_LEAD, rules.safety_margin)
+
+
+def window_start(plan: Plan, rules: PolicyRules) -> datetime:
+    """When the plan becomes due: extend_before before its end, but never earlier than AWS's
+    56-day limit allows."""
+    return plan.end_time - min(rules.extend_before, AWS_MAX_LEAD)
+
+
+def not_extendable(plan: Plan, rules: PolicyRules) -> Decision | None:
+    """`expired` when AWS would refuse any extension because of the plan's status."""
+    if plan.status in EXTENDABLE_STATUSES:
+        return None
+    return _expired(
+        plan,
+        rules,
+        f"plan status is {plan.status.value}; AWS extends only Active or Scheduled plans "
+        f"(plan ends {iso(plan.end_time)})",
+    )
+
+
+def past_deadline(plan: Plan, rules: PolicyRules, now: datetime) -> Decision | None:
+    """`expired` when now is at or past the deadline."""
+    deadline = deadline_of(plan, rules)
+    if now < deadline:
+        return None
+    return _expired(
+        plan,
+        rules,
+        f"past the last safe purchase moment {iso(deadline)} (plan ends "
+        f"{iso(plan.end_time)}, safety margin {span(plan.end_time - deadline)}); "
+        f"now is {iso(now)}",
+    )
+
+
+def expired_decision(plan: Plan, rules: PolicyRules, now: datetime) -> Decision | None:
+    """`expired` when the plan can no longer be extended (status or deadline), else None."""
+    return not_extendable(plan, rules) or past_deadline(plan, rules, now)
+
+
+def _expired(plan: Plan, rules: PolicyRules, reason: str) -> Decision:
+    return Decision(
+        plan_arn=plan.arn,
+        kind=DecisionKind.EXPIRED,
+        reason=reason,
+        policy=rules.name,
+        deadline=deadline_of(plan, rules),
+    )
