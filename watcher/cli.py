@@ -95,15 +95,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    return _not_implemented("once")
+    from watcher.commands import run_once
+
+    config = load_config_or_report(args)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    return run_once(config, output_format(args), dry_run=config.dry_run)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    return _not_implemented("plan")
+    from watcher.commands import run_once
+
+    config = load_config_or_report(args)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    return run_once(config, output_format(args), dry_run=True)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    return _not_implemented("history")
+    from watcher.commands import run_history
+
+    config = load_config_or_report(args)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    return run_history(config, output_format(args))
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -37,10 +37,12 @@ class SandboxServer:
 def serve(scenario: str, host: str, port: int, speed: float, start: str | None) -> int:
     """Run until SIGTERM/SIGINT; print the endpoint on the first line of stdout."""
     loaded = load_scenario(scenario)
+    # Other processes read the real clock, so the server starts at the real now unless told;
+    # the scenario's own `start` is for in-process runs that share a controllable clock.
     origin = (
         datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC)
         if start
-        else loaded.start or datetime.now(UTC)
+        else datetime.now(UTC)
     )
     sim = loaded.simulator(AcceleratedClock(origin, speed))
     loaded.seed(sim)

@@ -1,0 +1,76 @@
+"""Budget spend, from AWS's record plus journalled purchases AWS does not show yet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from watcher.act.journal import Intent, IntentState
+from watcher.config import Budget
+from watcher.decide import BudgetState
+from watcher.model import CurrencyMismatch, Extension, Money
+
+
+@dataclass(frozen=True)
+class CoveredExtensions:
+    """The extension history of one plan, and the policy that governs that plan."""
+
+    plan_arn: str
+    policy: str | None
+    extensions: Sequence[Extension]
+
+
+@dataclass(frozen=True)
+class BudgetSpend:
+    budget: Budget
+    state: BudgetState
+    problem: str | None  # set when spend could not be counted exactly: nothing fits then
+
+
+def spend(
+    budget: Budget,
+    now: datetime,
+    plans: Iterable[CoveredExtensions],
+    intents: Iterable[Intent],
+) -> BudgetSpend:
+    """What `budget` has committed in its current window.
+
+    Extensions count by `ExtendedAt`, unless Failed. Journalled purchases (open or bought)
+    count until their offering shows up in the plan's history. An amount in another currency,
+    or a fee AWS reported unreadably, makes the spend unknown: the budget then admits nothing.
+    """
+    start = budget.window.start(now)
+    limit = budget.limit
+    total = Money.zero(limit.currency)
+    seen: set[str] = set()
+    problem: str | None = None
+    covered_plans: set[str] = set()
+    for plan in plans:
+        if plan.policy is None or not budget.covers(plan.policy):
+            continue
+        covered_plans.add(plan.plan_arn)
+        for ext in plan.extensions:
+            seen.add(ext.offering_id)
+            if not ext.counts_for_spend or ext.extended_at is None or ext.extended_at < start:
+                continue
+            if ext.upfront_fee is None:
+                problem = f"extension {ext.offering_id} of {plan.plan_arn} has no readable fee"
+                continue
+            try:
+                total = total + ext.upfront_fee
+            except CurrencyMismatch:
+                problem = f"extension {ext.offering_id} was paid in {ext.upfront_fee.currency}"
+    for intent in intents:
+        if intent.plan_arn not in covered_plans or intent.offering_id in seen:
+            continue
+        if intent.state is IntentState.FAILED or intent.created_at < start:
+            continue
+        try:
+            total = total + intent.fee
+        except CurrencyMismatch:
+            problem = f"journalled purchase {intent.offering_id} is in {intent.fee.currency}"
+    if problem is not None:
+        # Unknown spend: admit nothing rather than guess.
+        return BudgetSpend(budget, BudgetState(budget.name, limit, limit), problem)
+    return BudgetSpend(budget, BudgetState(budget.name, limit, total), None)

@@ -1,0 +1,115 @@
+"""One target's view of AWS: plans, their tags and extension history, and their consumers.
+
+Everything is read lazily and only when a decision needs it: the job scan and the cluster list
+run once per cycle and only if some plan is due; a job's immutable fields and a plan's tags are
+cached across cycles; a plan's extension history is reused while its end time is unchanged and
+nothing in it is pending (a plan about to be bought for is always read afresh).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from watcher.aws.parse import ClusterSummary, JobFacts, JobSummary
+from watcher.aws.sagemaker import SageMakerGateway
+from watcher.model import Consumer, ConsumerKind, Extension, Plan
+
+# A job can be InProgress at most MaxPendingTime (28 days) + MaxRuntime (28 days) after it
+# was created, so older jobs need not be scanned.
+JOB_LOOKBACK = timedelta(days=57)
+TAG_TTL = timedelta(minutes=10)
+
+
+@dataclass
+class _History:
+    end_time: datetime
+    extensions: list[Extension]
+
+
+@dataclass
+class TargetCache:
+    """What survives between cycles for one target."""
+
+    jobs: dict[str, JobFacts] = field(default_factory=dict)
+    tags: dict[str, tuple[datetime, dict[str, str]]] = field(default_factory=dict)
+    history: dict[str, _History] = field(default_factory=dict)
+
+
+class Inventory:
+    """Reads for one target during one cycle."""
+
+    def __init__(self, gateway: SageMakerGateway, cache: TargetCache, now: datetime) -> None:
+        self.gateway = gateway
+        self.cache = cache
+        self.now = now
+        self._jobs_by_plan: dict[str, list[JobSummary]] | None = None
+        self._clusters_by_plan: dict[str, list[ClusterSummary]] | None = None
+
+    @property
+    def target(self) -> str:
+        return self.gateway.target.name
+
+    def tags(self, plan: Plan, fresh: bool = False) -> dict[str, str]:
+        cached = self.cache.tags.get(plan.arn)
+        if cached is not None and not fresh and self.now - cached[0] < TAG_TTL:
+            return cached[1]
+        tags = self.gateway.tags(plan.arn)
+        self.cache.tags[plan.arn] = (self.now, tags)
+        return tags
+
+    def history(self, plan: Plan, fresh: bool = False) -> list[Extension]:
+        """The plan's extensions, from AWS; cached while nothing about them can have changed."""
+        cached = self.cache.history.get(plan.arn)
+        reusable = (
+            cached is not None
+            and not fresh
+            and cached.end_time == plan.end_time
+            and not any(e.in_flight for e in cached.extensions)
+        )
+        if reusable and cached is not None:
+            return cached.extensions
+        extensions, _ = self.gateway.extension_history(plan.arn)
+        self.cache.history[plan.arn] = _History(plan.end_time, extensions)
+        return extensions
+
+    def consumers(self, plan: Plan) -> list[Consumer]:
+        """Training jobs and HyperPod clusters running on `plan`, with their demand ends."""
+        if self._jobs_by_plan is None:
+            self._scan()
+        assert self._jobs_by_plan is not None and self._clusters_by_plan is not None
+        found: list[Consumer] = []
+        for summary in self._jobs_by_plan.get(plan.arn, []):
+            facts = self.cache.jobs.get(summary.arn)
+            if facts is None:
+                facts = self.gateway.describe_job(summary.name)
+                self.cache.jobs[summary.arn] = facts
+            end = facts.start + facts.max_runtime if facts.max_runtime else None
+            found.append(
+                Consumer(ConsumerKind.JOB, summary.name, summary.arn, plan.arn, summary.status, end)
+            )
+        for cluster in self._clusters_by_plan.get(plan.arn, []):
+            found.append(
+                Consumer(
+                    ConsumerKind.CLUSTER, cluster.name, cluster.arn, plan.arn, cluster.status, None
+                )
+            )
+        return found
+
+    def _scan(self) -> None:
+        jobs = self.gateway.in_progress_jobs(created_after=self.now - JOB_LOOKBACK)
+        by_plan: dict[str, list[JobSummary]] = {}
+        for job in jobs:
+            if job.plan_arn:
+                by_plan.setdefault(job.plan_arn, []).append(job)
+        running = {job.arn for job in jobs}
+        for arn in [a for a in self.cache.jobs if a not in running]:
+            del self.cache.jobs[arn]
+        clusters: dict[str, list[ClusterSummary]] = {}
+        for cluster in self.gateway.clusters():
+            if cluster.status in ("Deleting", "Failed"):
+                continue
+            for plan_arn in cluster.plan_arns:
+                clusters.setdefault(plan_arn, []).append(cluster)
+        self._jobs_by_plan = by_plan
+        self._clusters_by_plan = clusters

@@ -1,0 +1,26 @@
+"""Config -> the pure core's inputs: the matched policy as PolicyRules."""
+
+from __future__ import annotations
+
+from watcher.config import Policy
+from watcher.decide import PolicyRules
+
+
+def rules_for(policy: Policy | None) -> PolicyRules | None:
+    if policy is None:
+        return None
+    ext = policy.extension
+    return PolicyRules(
+        name=policy.name,
+        action=policy.action.value,
+        extend_before=policy.extend_before,
+        safety_margin=policy.safety_margin,
+        require_demand=policy.require_demand,
+        min_duration=ext.min_duration,
+        max_duration=ext.max_duration,
+        prefer=ext.prefer.value,
+        max_upfront_fee=ext.max_upfront_fee,
+        max_fee_per_hour=ext.max_fee_per_hour,
+        same_availability_zone=ext.same_availability_zone,
+        max_extensions=policy.max_extensions,
+    )

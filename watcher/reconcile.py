@@ -1,0 +1,301 @@
+"""One reconcile cycle: inventory -> decide (pure) -> act -> report.
+
+Phase 1 surveys each target (concurrently): plans, and for due plans their history, consumers
+and offerings. Phase 2 is global and sequential: budgets are counted once, and due plans are
+decided earliest deadline first, each purchase reserving its fee before the next plan is
+decided, so two plans can never both spend the last of a budget.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from watcher.act.journal import IntentState, Journal
+from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy, resolve
+from watcher.aws.errors import AwsError
+from watcher.aws.sagemaker import SageMakerGateway
+from watcher.budgets import BudgetSpend, CoveredExtensions, spend
+from watcher.clock import Clock
+from watcher.config import Config, Mode
+from watcher.decide import BudgetState, Need, PolicyRules, assess_demand, choose, triage
+from watcher.inventory import Inventory, TargetCache
+from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan, PlanStatus
+from watcher.observe.logs import get_logger
+from watcher.policy_rules import rules_for
+from watcher.report import decision_fields
+from watcher.results import CycleResult, PlanResult
+
+EVALUATED = (PlanStatus.ACTIVE, PlanStatus.SCHEDULED)
+
+
+@dataclass
+class _Due:
+    """A due plan waiting for phase 2."""
+
+    plan: Plan
+    rules: PolicyRules
+    need: Need
+    offerings: list[ExtensionOffering]
+    consumers: list[Consumer]
+    tags: Mapping[str, str]
+    gateway: SageMakerGateway
+    malformed: list[str]
+
+
+@dataclass
+class _Survey:
+    target: str
+    results: list[PlanResult] = field(default_factory=list)
+    due: list[_Due] = field(default_factory=list)
+    covered: list[CoveredExtensions] = field(default_factory=list)
+    error: str | None = None
+
+
+class Reconciler:
+    """Runs cycles against a set of targets, with a journal, on a clock."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        journal: Journal,
+        gateways: Mapping[str, SageMakerGateway],
+        log: Any = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.journal = journal
+        self.gateways = dict(gateways)
+        self.log = log or get_logger()
+        self._caches: dict[str, TargetCache] = {name: TargetCache() for name in self.gateways}
+        self._needs_tags = bool(config.metrics.plan_labels_from_tags) or any(
+            p.match.tags for p in config.policies
+        )
+
+    # --- intents ------------------------------------------------------------------------
+
+    def resolve_open_intents(self) -> set[str]:
+        """Settle every open intent from AWS's record; return plans still unresolved."""
+        unresolved: set[str] = set()
+        for intent in self.journal.open_intents():
+            gateway = self.gateways.get(intent.target)
+            log = self.log.bind(plan=intent.plan_arn, target=intent.target)
+            if gateway is None:
+                log.error("purchase_unresolvable", reason="target no longer configured")
+                unresolved.add(intent.plan_arn)
+                continue
+            try:
+                state = resolve(gateway, self.journal, intent, self.clock.now(), log)
+            except AwsError as exc:
+                log.warning("purchase_resolution_failed", error=str(exc))
+                state = IntentState.OPEN
+            if state is IntentState.OPEN:
+                unresolved.add(intent.plan_arn)
+        return unresolved
+
+    # --- the cycle ----------------------------------------------------------------------
+
+    def run_cycle(self, *, dry_run: bool = False) -> CycleResult:
+        now = self.clock.now()
+        mode = Mode.DRY_RUN if dry_run or self.config.dry_run else Mode.ENFORCE
+        cycle = CycleResult(cycle_id=uuid.uuid4().hex[:12], started_at=now, mode=mode)
+        log = self.log.bind(cycle_id=cycle.cycle_id)
+        log.info("cycle_started", mode=mode.value, targets=list(self.gateways))
+        in_flight = self.resolve_open_intents()
+
+        workers = max(1, min(8, len(self.gateways)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="survey") as pool:
+            surveys = list(
+                pool.map(lambda name: self._survey(name, now, in_flight), sorted(self.gateways))
+            )
+        covered: list[CoveredExtensions] = []
+        due: list[_Due] = []
+        for survey in surveys:
+            cycle.target_up[survey.target] = survey.error is None
+            if survey.error is not None:
+                cycle.errors.append(f"target {survey.target}: {survey.error}")
+                log.error("target_failed", target=survey.target, error=survey.error)
+            cycle.results.extend(survey.results)
+            covered.extend(survey.covered)
+            due.extend(survey.due)
+
+        intents = self.journal.intents_since(
+            min((b.window.start(now) for b in self.config.budgets), default=now)
+        )
+        cycle.budgets = [spend(b, now, covered, intents) for b in self.config.budgets]
+        running = {b.budget.name: b for b in cycle.budgets}
+        due.sort(key=lambda d: (d.plan.end_time - max(d.rules.safety_margin, _HOUR), d.plan.arn))
+        for item in due:
+            cycle.results.append(self._decide_and_act(item, mode, running, now, log))
+
+        cycle.results.sort(key=lambda r: (r.target, r.plan_name))
+        cycle.finished_at = self.clock.now()
+        for result in cycle.results:
+            self._log_decision(log, result)
+        log.info(
+            "cycle_finished",
+            plans=len(cycle.results),
+            errors=len(cycle.errors),
+            seconds=(cycle.finished_at - now).total_seconds(),
+        )
+        return cycle
+
+    def _survey(self, name: str, now: datetime, in_flight: set[str]) -> _Survey:
+        survey = _Survey(target=name)
+        gateway = self.gateways[name]
+        inventory = Inventory(gateway, self._caches[name], now)
+        try:
+            plans, malformed = gateway.list_plans()
+        except AwsError as exc:
+            survey.error = f"{exc.kind.value}: {exc}"
+            return survey
+        for bad in malformed:
+            decision = Decision(bad.ref, DecisionKind.ERROR, f"unreadable plan: {bad.reason}")
+            survey.results.append(PlanResult(bad.ref, bad.ref, name, decision))
+        earliest = min((b.window.start(now) for b in self.config.budgets), default=now)
+        for plan in plans:
+            try:
+                self._survey_plan(plan, inventory, now, in_flight, earliest, survey)
+            except AwsError as exc:
+                decision = Decision(plan.arn, DecisionKind.ERROR, f"AWS call failed: {exc}")
+                survey.results.append(PlanResult(plan.arn, plan.name, name, decision, plan))
+        return survey
+
+    def _survey_plan(
+        self,
+        plan: Plan,
+        inventory: Inventory,
+        now: datetime,
+        in_flight: set[str],
+        budget_start: datetime,
+        survey: _Survey,
+    ) -> None:
+        evaluated = plan.status in EVALUATED
+        counts_for_budget = bool(self.config.budgets) and plan.end_time >= budget_start
+        if not evaluated and not counts_for_budget:
+            return
+        tags = inventory.tags(plan) if self._needs_tags else {}
+        plan = replace(plan, tags=tags)
+        policy = self.config.policy_for(plan.name, tags, plan.target)
+        rules = rules_for(policy)
+        if counts_for_budget and policy is not None:
+            history = inventory.history(plan)
+            survey.covered.append(CoveredExtensions(plan.arn, policy.name, history))
+        if not evaluated:
+            return
+
+        def report(decision: Decision, consumers: tuple[Consumer, ...] = ()) -> None:
+            survey.results.append(
+                PlanResult(plan.arn, plan.name, plan.target, decision, plan, consumers, tags=tags)
+            )
+
+        # Cheap first look: a plan that is not due needs no history, consumers or search.
+        early = triage(plan, rules, (), plan.arn in in_flight, now)
+        if early is not None and early.kind is not DecisionKind.IN_FLIGHT:
+            report(early)
+            return
+        history = inventory.history(plan, fresh=True)
+        early = triage(plan, rules, history, plan.arn in in_flight, now)
+        if early is not None:
+            report(early)
+            return
+        assert rules is not None
+        consumers = inventory.consumers(plan)
+        need = assess_demand(plan, rules, consumers, now)
+        if isinstance(need, Decision):
+            report(need, tuple(consumers))
+            return
+        offerings, bad = inventory.gateway.search_extension_offerings(plan.arn, need.duration_hours)
+        survey.due.append(
+            _Due(
+                plan,
+                rules,
+                need,
+                offerings,
+                consumers,
+                tags,
+                inventory.gateway,
+                [f"{b.ref}: {b.reason}" for b in bad],
+            )
+        )
+
+    def _decide_and_act(
+        self, item: _Due, mode: Mode, running: dict[str, BudgetSpend], now: datetime, log: Any
+    ) -> PlanResult:
+        plan, rules = item.plan, item.rules
+        covering = [running[b.name] for b in self.config.budgets_for(rules.name)]
+        states = [b.state for b in covering]
+        decision = choose(plan, rules, item.need, item.offerings, states, now, mode.value)
+        if item.malformed:
+            decision = replace(
+                decision,
+                reason=decision.reason
+                + "; unreadable offerings left out: "
+                + "; ".join(item.malformed),
+            )
+        if decision.kind is DecisionKind.OVER_BUDGET:
+            problems = [b.problem for b in covering if b.problem]
+            if problems:
+                decision = replace(
+                    decision, reason=decision.reason + "; spend unknown: " + "; ".join(problems)
+                )
+        result = PlanResult(
+            plan.arn,
+            plan.name,
+            plan.target,
+            decision,
+            plan,
+            tuple(item.consumers),
+            tuple(item.offerings),
+            tags=item.tags,
+        )
+        if decision.kind is not DecisionKind.EXTENDED or decision.chosen is None:
+            return result
+        plan_log = log.bind(plan=plan.name, target=plan.target)
+        outcome = buy(item.gateway, self.journal, plan, decision.chosen, self.clock.now(), plan_log)
+        if outcome.result in (PurchaseResult.BOUGHT, PurchaseResult.AMBIGUOUS):
+            for budget in covering:
+                running[budget.budget.name] = _reserve(budget, decision.chosen)
+        return replace(result, decision=_after_purchase(decision, outcome), purchase=outcome)
+
+    def _log_decision(self, log: Any, result: PlanResult) -> None:
+        fields = decision_fields(result)
+        level = "error" if result.decision.kind is DecisionKind.ERROR else "info"
+        getattr(log.bind(plan=result.plan_name, target=result.target), level)("decision", **fields)
+
+
+_HOUR = timedelta(hours=1)
+
+
+def _reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:
+    state = budget.state
+    if state.spent.currency != offering.upfront_fee.currency:
+        return budget
+    return replace(
+        budget,
+        state=BudgetState(state.name, state.limit, state.spent + offering.upfront_fee),
+    )
+
+
+def _after_purchase(decision: Decision, outcome: PurchaseOutcome) -> Decision:
+    chosen = decision.chosen
+    assert chosen is not None
+    if outcome.result is PurchaseResult.BOUGHT:
+        return replace(decision, reason=f"bought {chosen.offering_id}: {decision.reason}")
+    if outcome.result is PurchaseResult.FAILED:
+        return replace(
+            decision,
+            kind=DecisionKind.ERROR,
+            reason=f"purchase of {chosen.offering_id} failed: {outcome.detail}",
+        )
+    return replace(
+        decision,
+        kind=DecisionKind.IN_FLIGHT,
+        reason=f"purchase of {chosen.offering_id}: {outcome.detail}; nothing more is bought "
+        "for this plan until AWS's record settles it",
+    )

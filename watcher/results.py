@@ -1,0 +1,44 @@
+"""What a cycle produced: one PlanResult per plan, and the cycle around them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from watcher.act.purchase import PurchaseOutcome
+from watcher.budgets import BudgetSpend
+from watcher.config import Mode
+from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """Everything reported about one plan in one cycle."""
+
+    plan_arn: str
+    plan_name: str
+    target: str
+    decision: Decision
+    plan: Plan | None = None
+    consumers: tuple[Consumer, ...] = ()
+    offerings: tuple[ExtensionOffering, ...] = ()
+    purchase: PurchaseOutcome | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CycleResult:
+    cycle_id: str
+    started_at: datetime
+    mode: Mode
+    results: list[PlanResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    target_up: dict[str, bool] = field(default_factory=dict)
+    budgets: list[BudgetSpend] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+    @property
+    def failed(self) -> bool:
+        """A target could not be read, or some plan's evaluation or purchase failed."""
+        return bool(self.errors) or any(r.decision.kind is DecisionKind.ERROR for r in self.results)
