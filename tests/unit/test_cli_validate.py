@@ -200,13 +200,14 @@ def test_through_a_real_process(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_usage_errors_and_stubs() -> None:
+def test_usage_errors_and_missing_config(tmp_path: Path) -> None:
     assert run(["validate", "--bogus"])[0] == 2
     assert run([])[0] == 2
     assert run(["--help"])[0] == 0
-    for command in ("run", "once", "plan", "history", "sandbox"):
-        code, _, err = run([command])
-        assert code == 1 and "not implemented yet" in err
+    missing = str(tmp_path / "absent.yaml")
+    for command in ("once", "plan", "history"):
+        code, _, err = run([command, "--config", missing])
+        assert code == 2 and "absent.yaml" in err and "Traceback" not in err
 
 
 # --- fuzzing -----------------------------------------------------------------------------

@@ -5,11 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
     NoCredentialsError,
     ReadTimeoutError,
     ResponseStreamingError,
@@ -68,8 +65,6 @@ _INVALID = {
 }
 # Transport failures after which a write may have reached AWS.
 _MAYBE_SENT = (ReadTimeoutError, ConnectionClosedError, ResponseStreamingError)
-# Transport failures in which the request never left this process.
-_NEVER_SENT = (EndpointConnectionError, ConnectTimeoutError, NoCredentialsError)
 
 
 def classify(exc: BaseException, operation: str, *, write: bool) -> AwsError:
@@ -88,8 +83,7 @@ def classify(exc: BaseException, operation: str, *, write: bool) -> AwsError:
         return AwsError(kind, operation, type(exc).__name__, str(exc))
     if isinstance(exc, NoCredentialsError):
         return AwsError(ErrorKind.DENIED, operation, "NoCredentials", str(exc))
-    if isinstance(exc, _NEVER_SENT | BotoCoreError):
-        return AwsError(ErrorKind.OTHER, operation, type(exc).__name__, str(exc))
+    # Anything else (never sent, or not a botocore error at all) changed nothing in AWS.
     return AwsError(ErrorKind.OTHER, operation, type(exc).__name__, str(exc))
 
 
