@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check watcher tests bench
-	$(BIN)/ruff format --check watcher tests bench
+	$(BIN)/ruff check watcher tests
+	$(BIN)/ruff format --check watcher tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict watcher

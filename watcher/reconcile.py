@@ -9,7 +9,7 @@ decided, so two plans can never both spend the last of a budget.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -66,7 +66,11 @@ class Reconciler:
         journal: Journal,
         gateways: Mapping[str, SageMakerGateway],
         log: Any = None,
+        gate: Callable[[], str | None] | None = None,
     ) -> None:
+        """`gate` is asked right before every purchase; a reason it returns blocks the buy
+        (the daemon is stopping, purchases are paused, PLAN_WATCHER_MODE=dry-run)."""
+        self.gate = gate
         self.config = config
         self.clock = clock
         self.journal = journal
@@ -256,6 +260,14 @@ class Reconciler:
         )
         if decision.kind is not DecisionKind.EXTENDED or decision.chosen is None:
             return result
+        blocked = self.gate() if self.gate is not None else None
+        if blocked:
+            held = replace(
+                decision,
+                kind=DecisionKind.WOULD_EXTEND,
+                reason=f"{decision.reason}; not bought: {blocked}",
+            )
+            return replace(result, decision=held)
         plan_log = log.bind(plan=plan.name, target=plan.target)
         outcome = buy(item.gateway, self.journal, plan, decision.chosen, self.clock.now(), plan_log)
         if outcome.result in (PurchaseResult.BOUGHT, PurchaseResult.AMBIGUOUS):

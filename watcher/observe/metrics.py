@@ -1,0 +1,225 @@
+"""Prometheus metrics (SPEC section 6), built at scrape time from the last cycle's snapshot.
+
+A scrape never calls AWS: `SnapshotCollector` reads the `CycleResult` the daemon kept, so a
+plan that disappeared from AWS disappears from the metrics with the next cycle. Process-wide
+counters (purchases, decisions, spend, reconcile durations) accumulate in `Telemetry`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from watcher import __version__
+from watcher.aws.calls import CallCounter
+from watcher.model import DecisionKind, PlanStatus
+from watcher.results import CycleResult, PlanResult
+
+_PREFIX = "plan_watcher_"
+
+
+def _ts(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
+def _number(amount: Decimal) -> float:
+    # Prometheus samples are floats; this is reporting only, never arithmetic on money.
+    return float(amount)
+
+
+class Telemetry:
+    """Counters that accumulate over the process's life, in one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.extensions = Counter(
+            _PREFIX + "extensions",
+            "Extension purchases attempted by this process, by result.",
+            ["result"],
+            registry=registry,
+        )
+        self.decisions = Counter(
+            _PREFIX + "decisions",
+            "Decisions made, by decision value.",
+            ["decision"],
+            registry=registry,
+        )
+        self.spend = Counter(
+            _PREFIX + "spend",
+            "Upfront fees of extensions bought by this process, by currency.",
+            ["currency"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            _PREFIX + "reconcile_duration_seconds",
+            "Wall time of one reconcile cycle.",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            _PREFIX + "reconcile_last_success_timestamp_seconds",
+            "When the last reconcile cycle completed.",
+            registry=registry,
+        )
+        self.leader = Gauge(
+            _PREFIX + "leader", "1 when this replica is the one reconciling.", registry=registry
+        )
+        build = Gauge(_PREFIX + "build_info", "Build information.", ["version"], registry=registry)
+        build.labels(version=__version__).set(1)
+        for result in ("bought", "failed", "ambiguous"):
+            self.extensions.labels(result=result)
+
+    def observe_cycle(self, cycle: CycleResult, seconds: float) -> None:
+        self.duration.observe(seconds)
+        for result in cycle.results:
+            self.decisions.labels(decision=result.decision.kind.value).inc()
+            purchase = result.purchase
+            if purchase is None or purchase.result.value == "lost_race":
+                continue
+            self.extensions.labels(result=purchase.result.value).inc()
+            if purchase.result.value == "bought":
+                fee = purchase.intent.fee
+                self.spend.labels(currency=fee.currency).inc(_number(fee.amount))
+        if cycle.finished_at is not None and not cycle.errors:
+            self.last_success.set(cycle.finished_at.timestamp())
+
+
+class SnapshotCollector(Collector):
+    """Per-plan, per-budget and per-call series from the last completed cycle."""
+
+    def __init__(self, calls: CallCounter, tag_labels: Mapping[str, str]) -> None:
+        self._calls = calls
+        self._tag_labels = dict(tag_labels)  # tag key -> label name
+        self._lock = threading.Lock()
+        self._cycle: CycleResult | None = None
+
+    def update(self, cycle: CycleResult) -> None:
+        with self._lock:
+            self._cycle = cycle
+
+    def set_tag_labels(self, tag_labels: Mapping[str, str]) -> None:
+        with self._lock:
+            self._tag_labels = dict(tag_labels)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            cycle, tag_labels = self._cycle, dict(self._tag_labels)
+        yield from self._calls_family()
+        if cycle is None:
+            return
+        yield from self._plan_families(cycle, tag_labels)
+        yield from self._budget_families(cycle)
+        up = GaugeMetricFamily(
+            _PREFIX + "target_up",
+            "1 when the target could be read in the last cycle.",
+            labels=["target"],
+        )
+        for target, ok in sorted(cycle.target_up.items()):
+            up.add_metric([target], 1.0 if ok else 0.0)
+        yield up
+
+    def _calls_family(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            _PREFIX + "aws_calls",
+            "AWS requests made, by operation and outcome.",
+            labels=["operation", "outcome"],
+        )
+        for (operation, outcome), count in sorted(self._calls.snapshot().items()):
+            family.add_metric([operation, outcome], count)
+        yield family
+
+    def _plan_families(self, cycle: CycleResult, tag_labels: dict[str, str]) -> Iterator[Metric]:
+        base = ["plan", "target", *tag_labels.values()]
+
+        def gauge(name: str, doc: str, extra: list[str] | None = None) -> GaugeMetricFamily:
+            return GaugeMetricFamily(_PREFIX + name, doc, labels=base + (extra or []))
+
+        end = gauge("plan_end_timestamp_seconds", "When the plan ends (EndTime).")
+        deadline = gauge(
+            "plan_deadline_timestamp_seconds", "The last safe moment to buy an extension."
+        )
+        demand = gauge(
+            "plan_demand_end_timestamp_seconds", "When the plan's consumers finish at the latest."
+        )
+        action = gauge(
+            "plan_next_action_timestamp_seconds", "When plan-watcher expects to act next."
+        )
+        status = gauge("plan_status", "The plan's status (one-hot).", ["status"])
+        decision = gauge("plan_decision", "The last cycle's decision (one-hot).", ["decision"])
+        instances = gauge("plan_instances", "Instances of the plan by state.", ["state"])
+        consumers = gauge(
+            "plan_consumers", "Consumers found on the plan (due plans only).", ["kind"]
+        )
+        for result in cycle.results:
+            plan = result.plan
+            if plan is None:
+                continue
+            labels = [plan.name, plan.target, *(result.tags.get(t, "") for t in tag_labels)]
+            end.add_metric(labels, plan.end_time.timestamp())
+            for family, when in (
+                (deadline, result.decision.deadline),
+                (demand, result.decision.demand_end),
+                (action, result.decision.next_action),
+            ):
+                stamp = _ts(when)
+                if stamp is not None:
+                    family.add_metric(labels, stamp)
+            for state in PlanStatus:
+                status.add_metric(labels + [state.value], 1.0 if plan.status is state else 0.0)
+            for kind in DecisionKind:
+                decision.add_metric(
+                    labels + [kind.value], 1.0 if result.decision.kind is kind else 0.0
+                )
+            instances.add_metric(labels + ["total"], plan.total_instances)
+            instances.add_metric(labels + ["in_use"], plan.in_use_instances)
+            instances.add_metric(labels + ["available"], plan.available_instances)
+            if result.consumers or result.decision.kind is not DecisionKind.NOT_DUE:
+                _consumer_counts(consumers, labels, result)
+        yield from (end, deadline, demand, action, status, decision, instances, consumers)
+
+    def _budget_families(self, cycle: CycleResult) -> Iterator[Metric]:
+        spent = GaugeMetricFamily(
+            _PREFIX + "budget_spent",
+            "Spend in the budget's current window.",
+            labels=["budget", "currency"],
+        )
+        limit = GaugeMetricFamily(
+            _PREFIX + "budget_limit",
+            "The budget's limit per window.",
+            labels=["budget", "currency"],
+        )
+        for item in cycle.budgets:
+            state = item.state
+            spent.add_metric([state.name, state.limit.currency], _number(state.spent.amount))
+            limit.add_metric([state.name, state.limit.currency], _number(state.limit.amount))
+        yield spent
+        yield limit
+
+
+def _consumer_counts(family: GaugeMetricFamily, labels: list[str], result: PlanResult) -> None:
+    if result.plan is None or result.decision.kind in (
+        DecisionKind.UNMANAGED,
+        DecisionKind.EXPIRED,
+        DecisionKind.IN_FLIGHT,
+    ):
+        return
+    jobs = sum(1 for c in result.consumers if c.kind.value == "job")
+    clusters = sum(1 for c in result.consumers if c.kind.value == "cluster")
+    family.add_metric(labels + ["job"], jobs)
+    family.add_metric(labels + ["cluster"], clusters)
+
+
+def build_registry(
+    calls: CallCounter, tag_labels: Mapping[str, str]
+) -> tuple[CollectorRegistry, Telemetry, SnapshotCollector]:
+    registry = CollectorRegistry(auto_describe=False)
+    telemetry = Telemetry(registry)
+    snapshot = SnapshotCollector(calls, tag_labels)
+    registry.register(snapshot)
+    return registry, telemetry, snapshot
