@@ -44,7 +44,9 @@ REGION = "us-east-1"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 # Clients that never retry: a retry would hide throttling, 5xx and ambiguous purchases.
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+# Careful: in botocore's Config, retries={"max_attempts": 1} means ONE RETRY (two attempts);
+# only total_max_attempts counts the first call (test_sim_faults.py shows the difference).
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 @pytest.fixture(autouse=True)
