@@ -85,13 +85,15 @@ def describe_config(path: Path, config: Config) -> str:
     return "\n".join(lines)
 
 
-def _not_implemented(name: str) -> int:
-    print(f"plan-watcher {name}: not implemented yet", file=sys.stderr)
-    return EXIT_FAILED
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    return _not_implemented("run")
+    from watcher.daemon import Daemon
+    from watcher.observe.logs import configure
+
+    config = load_config_or_report(args)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    configure(config.logging.level.value, config.logging.format.value, sys.stdout)
+    return Daemon(config, config_path(args)).run()
 
 
 def cmd_once(args: argparse.Namespace) -> int:
@@ -122,7 +124,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    return _not_implemented("sandbox")
+    from watcher.demo import run_sandbox
+
+    return run_sandbox(speed=args.speed, hours=args.hours, port=args.port)
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if command.dry_run:
             sub.add_argument("--dry-run", action="store_true", help="search and decide, never buy")
+        if command.name == "sandbox":
+            sub.add_argument("--speed", type=float, default=7200.0, help="simulated s per s")
+            sub.add_argument("--hours", type=float, default=60.0, help="simulated story length")
+            sub.add_argument("--port", type=int, default=9108, help="metrics port (or a free one)")
         sub.set_defaults(handler=command.handler)
     return parser
 
