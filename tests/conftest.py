@@ -69,18 +69,37 @@ def clock(t0: datetime) -> ManualClock:
     return ManualClock(t0)
 
 
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.Session:
+    """One boto3 session for the whole run, so botocore parses its service models once.
+
+    moto must be imported first: it hooks into every botocore session created after it.
+    """
+    import moto.core.models  # noqa: F401
+
+    return boto3.Session(region_name=REGION)
+
+
 @pytest.fixture
-def sim(clock: ManualClock) -> Iterator[Any]:
-    """A fresh simulator behind moto's in-process mock, sharing `clock` with the test."""
+def sim(clock: ManualClock, boto_session: boto3.Session) -> Iterator[Any]:
+    """A fresh simulator behind moto's in-process mock, sharing `clock` with the test.
+
+    Inside it, `boto3.client("sagemaker", ...)` reaches the simulator.
+    """
     from watcher.sandbox import sandboxed
 
     with sandboxed(clock) as simulator:
+        # moto clears boto3's default session for the mock; reuse the parsed models.
+        boto3.DEFAULT_SESSION = boto_session
         yield simulator
 
 
 @pytest.fixture
-def make_sim(clock: ManualClock) -> Iterator[Callable[..., Any]]:
-    """Like `sim`, but with settings, market or faults: `make_sim(settings=...)`."""
+def make_sim(clock: ManualClock, boto_session: boto3.Session) -> Iterator[Callable[..., Any]]:
+    """Like `sim`, but with settings, market or faults: `make_sim(settings=...)`.
+
+    Each call starts a fresh simulator on the same clock; the last one started answers.
+    """
     from contextlib import ExitStack
 
     from watcher.sandbox import sandboxed
@@ -88,7 +107,9 @@ def make_sim(clock: ManualClock) -> Iterator[Callable[..., Any]]:
     with ExitStack() as stack:
 
         def build(**kwargs: Any) -> Any:
-            return stack.enter_context(sandboxed(clock, **kwargs))
+            simulator = stack.enter_context(sandboxed(clock, **kwargs))
+            boto3.DEFAULT_SESSION = boto_session
+            return simulator
 
         yield build
 
