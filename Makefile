@@ -22,8 +22,9 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest -q
 
+# SANDBOX_ARGS=--speed 30000 tells the story faster.
 sandbox: $(STAMP)
-	$(BIN)/plan-watcher sandbox
+	$(BIN)/plan-watcher sandbox $(SANDBOX_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -43,10 +43,9 @@ def _free(host: str, port: int) -> int:
     with socket.socket() as probe:
         try:
             probe.bind((host, port))
-            return port
         except OSError:
             probe.bind((host, 0))
-            return int(probe.getsockname()[1])
+        return int(probe.getsockname()[1])
 
 
 def _left(now: datetime, when: datetime) -> str:
@@ -109,7 +108,7 @@ def run_sandbox(
         start = scenario.start or datetime.now().astimezone()
         clock = AcceleratedClock(start, speed)
         host = config.metrics.host
-        listen = (host, _free(host, config.metrics.port))
+        listen = (host, _free(host, port))
         with sandboxed(clock, scenario.settings, scenario.market, scenario.faults) as sim:
             scenario.seed(sim)
             print("plan-watcher sandbox: the daemon against a simulated AWS account", file=out)
