@@ -198,8 +198,14 @@ class Reconciler:
                 PlanResult(plan.arn, plan.name, plan.target, decision, plan, consumers, tags=tags)
             )
 
-        # Cheap first look: a plan that is not due needs no history, consumers or search.
+        # Cheap first look: a plan that is not due needs no consumers or search. Its history is
+        # read from the cache, because a pending extension (in_flight) and the lifetime cap
+        # outrank not_due (docs/decisions.md); the cache re-reads while anything is pending.
         early = triage(plan, rules, (), plan.arn in in_flight, now)
+        if early is not None and early.kind is DecisionKind.NOT_DUE:
+            cached = inventory.history(plan)
+            report(triage(plan, rules, cached, plan.arn in in_flight, now) or early)
+            return
         if early is not None and early.kind is not DecisionKind.IN_FLIGHT:
             report(early)
             return

@@ -50,9 +50,10 @@ OPERATIONS = (
 )
 
 
-def _read_config(max_attempts: int) -> Config:
+def _read_config(attempts: int) -> Config:
+    # total_max_attempts counts the first call; botocore's max_attempts would count retries.
     return Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra=f"plan-watcher/{__version__}",
@@ -102,7 +103,7 @@ class SageMakerGateway:
         elif isinstance(parsed, dict) and "Error" in parsed:
             status = int(parsed.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             code = str(parsed["Error"].get("Code", ""))
-            outcome = _outcome_for(code, status)
+            outcome = _outcome_for(code, status, write=name in WRITES)
         else:
             outcome = "ok"
         self.counter.add(name, outcome)
@@ -246,7 +247,8 @@ class SageMakerGateway:
         return found
 
 
-def _outcome_for(code: str, status: int) -> str:
+def _outcome_for(code: str, status: int, *, write: bool) -> str:
     from watcher.aws.errors import _client_error_kind
 
-    return _client_error_kind(code, "", status, write=False).value
+    # A 5xx on a purchase is counted as `ambiguous`, as the purchase code classifies it.
+    return _client_error_kind(code, "", status, write=write).value

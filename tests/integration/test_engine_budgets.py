@@ -1,0 +1,143 @@
+"""Budgets in the engine: spend is AWS's extension history plus journalled purchases AWS does
+not show yet, and due plans spend it earliest deadline first, one purchase at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_engine_support import (
+    DAY_FEE_4,
+    Engine,
+    by_name,
+    client,
+    exact_offering,
+    kinds,
+    make_config,
+    policy,
+)
+from watcher.act.journal import Intent, IntentState
+from watcher.clock import ManualClock
+from watcher.model import Money
+
+FEE = Decimal(DAY_FEE_4)  # one day of a 4-instance plan, what each due plan here needs
+GHOST = Decimal("1000.00")  # a purchase the journal holds and AWS does not show yet
+
+
+def _due(sim: Any, name: str, ends_at: datetime, t0: datetime) -> str:
+    arn = str(sim.add_plan(name, ends_at=ends_at, instance_count=4))
+    end = sim.plan_end(arn)
+    started = t0 - timedelta(days=1)
+    sim.add_job(
+        f"{name}-job",
+        plan=name,
+        started_at=started,
+        max_runtime=end - started + timedelta(hours=20),
+    )
+    return arn
+
+
+@pytest.mark.parametrize(
+    ("headroom", "bought"),
+    [
+        (Decimal("-0.01"), ["zzz-early"]),  # one cent short of both: only the earlier deadline
+        (Decimal("0.00"), ["zzz-early", "aaa-late"]),  # exactly enough for both
+    ],
+)
+def test_two_plans_compete_for_the_last_of_a_budget(
+    sim: Any,
+    clock: ManualClock,
+    t0: datetime,
+    tmp_path: Path,
+    headroom: Decimal,
+    bought: list[str],
+) -> None:
+    # Two due plans; the one named first alphabetically has the later deadline.
+    late = _due(sim, "aaa-late", t0 + timedelta(hours=64), t0)
+    early = _due(sim, "zzz-early", t0 + timedelta(hours=40), t0)
+    assert sim.plan_end(early) < sim.plan_end(late)
+    # A third plan already extended through AWS (visible in its history, paid)...
+    spent = str(sim.add_plan("ccc-spent", ends_at=t0 + timedelta(days=3), instance_count=4))
+    sm = client()
+    offer = exact_offering(sm, spent, 24, sim.plan_end(spent))
+    sm.extend_training_plan(
+        TrainingPlanExtensionOfferingId=offer["TrainingPlanExtensionOfferingId"]
+    )
+    assert Decimal(offer["UpfrontFee"]) == FEE
+    clock.advance(minutes=15)
+    # ...and a purchase of this process that AWS does not list yet.
+    journal_path = tmp_path / "j.db"
+    limit = FEE + GHOST + 2 * FEE + headroom
+    budgets = [{"name": "ml", "limit": f"{limit} USD", "window": "calendar-month"}]
+    config = make_config(journal_path, [policy(extend_before="96h")], budgets)
+    engine = Engine(config, clock, journal_path)
+    ghost = Intent(
+        plan_arn=spent,
+        plan_end=t0 - timedelta(days=1),
+        offering_id="tpeo-not-listed-yet",
+        target="default",
+        fee=Money(GHOST, "USD"),
+        duration_hours=24,
+        created_at=clock.now(),
+    )
+    assert engine.reconciler.journal.open_intent(ghost)
+    engine.reconciler.journal.close_intent(ghost, IntentState.BOUGHT, "accepted", clock.now())
+
+    cycle, calls = engine.cycle()
+
+    # Spend before this cycle's purchases: AWS's record plus the journalled purchase.
+    [budget] = cycle.budgets
+    assert budget.state.spent == Money(FEE + GHOST, "USD")
+    assert budget.problem is None
+    got = kinds(cycle)
+    assert got["zzz-early"] == "extended"
+    assert calls["ExtendTrainingPlan"] == len(bought)
+    assert [p.plan_arn.rsplit("/", 1)[-1] for p in sim.record.purchases] == ["ccc-spent", *bought]
+    if len(bought) == 1:
+        assert got["aaa-late"] == "over_budget"
+        reason = by_name(cycle)["aaa-late"].decision.reason
+        assert "ml" in reason
+        # The budget already holds the early plan's purchase from this very cycle.
+        assert str(FEE + GHOST + FEE) in reason
+    else:
+        assert got["aaa-late"] == "extended"
+
+
+def test_a_failed_journalled_purchase_does_not_count(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    arn = _due(sim, "llm-a", t0 + timedelta(hours=40), t0)
+    journal_path = tmp_path / "j.db"
+    budgets = [{"name": "ml", "limit": f"{FEE} USD"}]
+    engine = Engine(make_config(journal_path, budgets=budgets), clock, journal_path)
+    refused = Intent(
+        arn, t0 - timedelta(days=2), "tpeo-refused", "default", Money(GHOST, "USD"), 24, clock.now()
+    )
+    assert engine.reconciler.journal.open_intent(refused)
+    engine.reconciler.journal.close_intent(refused, IntentState.FAILED, "refused", clock.now())
+
+    cycle, calls = engine.cycle()
+
+    assert cycle.budgets[0].state.spent == Money(Decimal("0"), "USD")
+    assert kinds(cycle) == {"llm-a": "extended"}
+    assert calls["ExtendTrainingPlan"] == 1
+
+
+def test_budget_for_other_policies_does_not_limit_this_plan(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    _due(sim, "llm-a", t0 + timedelta(hours=40), t0)
+    _due(sim, "cv-a", t0 + timedelta(hours=40), t0)
+    policies = [policy("llm", match={"names": ["llm-*"]}), policy("cv", match={"names": ["cv-*"]})]
+    budgets = [{"name": "cv-only", "limit": "1.00 USD", "policies": ["cv"]}]
+    journal_path = tmp_path / "j.db"
+    engine = Engine(make_config(journal_path, policies, budgets), clock, journal_path)
+
+    cycle, calls = engine.cycle()
+
+    assert kinds(cycle) == {"cv-a": "over_budget", "llm-a": "extended"}
+    assert calls["ExtendTrainingPlan"] == 1
