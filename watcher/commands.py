@@ -15,7 +15,7 @@ from watcher.budgets import CoveredExtensions, spend
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.observe.logs import configure
-from watcher.report import cycle_json, render_table
+from watcher.report import cycle_json, render_table, wrapped
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -115,18 +115,22 @@ def _history_table(
             f"{len(plan['extensions']):>10} {spent:>24}"
         )
         for ext in plan["extensions"]:
-            lines.append(
-                f"    {ext['offering_id']} at {ext['extended_at']}: {ext['duration_hours']}h "
+            text = (
+                f"{ext['offering_id']} at {ext['extended_at']}: {ext['duration_hours']}h "
                 f"for {ext['upfront_fee']} {ext['currency']} ({ext['status']}, "
                 f"payment {ext['payment_status']})"
             )
+            lines.extend(wrapped(text, " " * 4, " " * 8))
     if budgets:
         lines.append("")
         for b in budgets:
             note = f" ({b['problem']})" if b["problem"] else ""
-            lines.append(
-                f"budget {b['budget']} ({b['window']}): {b['spent']} of {b['limit']} "
-                f"{b['currency']}{note}"
+            lines.extend(
+                wrapped(
+                    f"budget {b['budget']} ({b['window']}): {b['spent']} of {b['limit']} "
+                    f"{b['currency']}{note}"
+                )
             )
-    lines.extend(f"error: {e}" for e in errors)
+    for e in errors:
+        lines.extend(wrapped(f"error: {e}"))
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +66,17 @@ def cycle_json(cycle: CycleResult) -> dict[str, Any]:
     }
 
 
+WIDTH = 100
+
+
+def wrapped(text: str, first: str = "", rest: str = "    ") -> list[str]:
+    """`text` as lines of at most WIDTH columns, continuation lines indented by `rest`."""
+    lines = textwrap.wrap(
+        text, WIDTH, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False
+    )
+    return lines or [first]
+
+
 def _left(now: datetime, when: datetime | None) -> str:
     if when is None:
         return "-"
@@ -79,7 +91,7 @@ def _left(now: datetime, when: datetime | None) -> str:
 
 
 def render_table(cycle: CycleResult) -> str:
-    """One line per plan (time left, demand, decision, price), reasons below."""
+    """One line per plan (time left, demand, decision, price), reasons below; 100 columns."""
     now = cycle.started_at
     header = f"{'PLAN':<26} {'TARGET':<10} {'LEFT':>8} {'DEMAND':>8} {'DECISION':<15} {'PRICE':>22}"
     lines = [f"plan-watcher ({cycle.mode.value}) at {_iso(now)}", header, "-" * len(header)]
@@ -93,10 +105,11 @@ def render_table(cycle: CycleResult) -> str:
         )
     lines.append("")
     for r in cycle.results:
-        lines.append(f"{r.plan_name}: {r.decision.reason}")
+        lines.extend(wrapped(f"{r.plan_name}: {r.decision.reason}"))
         if r.decision.kind in (DecisionKind.NO_OFFERING, DecisionKind.OVER_BUDGET):
             for rejected in r.decision.rejected:
-                lines.append(f"    rejected {rejected.offering.offering_id}: {rejected.reason}")
+                text = f"rejected {rejected.offering.offering_id}: {rejected.reason}"
+                lines.extend(wrapped(text, " " * 4, " " * 8))
     for error in cycle.errors:
-        lines.append(f"error: {error}")
+        lines.extend(wrapped(f"error: {error}"))
     return "\n".join(lines)
