@@ -1,0 +1,157 @@
+"""deploy/kubernetes/base: kustomize renders it, the core kinds validate against the
+Kubernetes schemas, and the pod is one non-root, read-only watcher with its journal kept."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from watcher.config import Mode, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "kubernetes" / "base"
+RULES = REPO / "deploy" / "prometheus" / "rules.yaml"
+# Prometheus Operator CRDs: no schema for them among the core ones, so only these skip.
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
+# The oldest Kubernetes we claim to support, and the newest the validator knows.
+K8S_VERSIONS = ("1.28", kubernetes_validate.latest_version())
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail("kubectl not found: install it (Debian: apt-get install kubernetes-client)")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(BASE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [d for d in docs if d["kind"] == kind]
+    return found
+
+
+def test_renders_every_expected_kind(rendered: list[dict[str, Any]]) -> None:
+    kinds = sorted(d["kind"] for d in rendered)
+    assert kinds == sorted(
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ConfigMap",
+            "PersistentVolumeClaim",
+            "Deployment",
+            "Service",
+            "ServiceMonitor",
+            "PrometheusRule",
+        ]
+    )
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_core_kinds_validate_against_the_kubernetes_schemas(
+    rendered: list[dict[str, Any]], version: str
+) -> None:
+    checked = 0
+    for doc in rendered:
+        if (doc["apiVersion"], doc["kind"]) in CRD_KINDS:
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)
+        checked += 1
+    assert checked == len(rendered) - len(CRD_KINDS)
+
+
+def test_one_replica_recreated_never_rolled(rendered: list[dict[str, Any]]) -> None:
+    spec = one(rendered, "Deployment")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+
+
+def test_pod_is_non_root_read_only_and_unprivileged(rendered: list[dict[str, Any]]) -> None:
+    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the image's USER
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["resources"]["limits"]["memory"] == "256Mi"
+    assert set(container["resources"]["requests"]) >= {"cpu", "memory"}
+
+
+def test_probes_and_port(rendered: list[dict[str, Any]]) -> None:
+    (container,) = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9108, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    service = one(rendered, "Service")
+    assert [p["port"] for p in service["spec"]["ports"]] == [9108]
+    pod_labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    monitor = one(rendered, "ServiceMonitor")["spec"]
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert [e["port"] for e in monitor["endpoints"]] == ["metrics"]
+
+
+def test_volumes_journal_on_the_claim_config_from_the_configmap(
+    rendered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+
+    claim = one(rendered, "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == "plan-watcher-journal"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert mounts["/var/lib/plan-watcher"]["persistentVolumeClaim"]["claimName"] == (
+        "plan-watcher-journal"
+    )
+    assert "emptyDir" in mounts["/tmp"]
+
+    configmap = one(rendered, "ConfigMap")
+    assert mounts["/etc/plan-watcher"]["configMap"]["name"] == configmap["metadata"]["name"]
+    assert container["args"] == ["run", "--config", "/etc/plan-watcher/watcher.yaml"]
+    # The mounted config is valid (the daemon's own loader), and its journal is on the claim.
+    mounted = tmp_path / "watcher.yaml"
+    mounted.write_text(configmap["data"]["watcher.yaml"])
+    config = load_config(mounted, environ={})
+    assert str(config.state.sqlite_path).startswith("/var/lib/plan-watcher/")
+    assert config.metrics.listen.endswith(":9108")
+    assert config.mode == Mode.DRY_RUN  # a new deployment buys nothing until switched
+
+
+def test_irsa_service_account(rendered: list[dict[str, Any]]) -> None:
+    account = one(rendered, "ServiceAccount")
+    role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert role.startswith("arn:aws:iam::") and ":role/" in role
+    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_prometheus_rule_carries_the_shipped_rules(rendered: list[dict[str, Any]]) -> None:
+    groups = one(rendered, "PrometheusRule")["spec"]["groups"]
+    assert groups and all(g["rules"] for g in groups)
+    if not RULES.exists():
+        pytest.skip("deploy/prometheus/rules.yaml does not exist: nothing to compare with")
+    shipped = yaml.safe_load(RULES.read_text())["groups"]
+    assert groups == shipped, (
+        "base/prometheusrule.yaml is out of date: run "
+        f"{Path(sys.executable).name} deploy/kubernetes/sync_prometheus_rules.py"
+    )
