@@ -186,3 +186,39 @@ def test_unknown_scenario_and_bad_yaml(tmp_path: Path) -> None:
     path.write_text("plans: [unclosed\n")
     with pytest.raises(ScenarioError, match="not valid YAML"):
         load_scenario(str(path))
+
+
+def test_price_change_applies_at_its_hour(tmp_path: Path, boto_session: boto3.Session) -> None:
+    # Unquoted, YAML reads the time as a datetime; quoted, as text with a Z. Both must work.
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "start: '2026-03-02T09:00:00Z'\n"
+        "market:\n"
+        "  default:\n"
+        "    variants: [exact]\n"
+        "    price_changes:\n"
+        "      - {after: 2026-03-02T12:00:00+00:00, price: '100.00'}\n"
+        "      - {after: '2026-03-02T15:00:00Z', price: '200.00'}\n"
+        "plans:\n"
+        "  - {name: p, ends_in: 3d, instance_count: 1}\n"
+    )
+    scenario = load_scenario(str(path))
+    assert scenario.start is not None
+    clock = ManualClock(scenario.start)
+    sim = scenario.simulator(clock)
+    with sandboxed(clock):
+        moto_hook.install(sim)
+        boto3.DEFAULT_SESSION = boto_session
+        scenario.seed(sim)
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        arn = sm.describe_training_plan(TrainingPlanName="p")["TrainingPlanArn"]
+
+        def fee() -> str:
+            offers = sm.search_training_plan_offerings(TrainingPlanArn=arn, DurationHours=24)
+            return str(offers["TrainingPlanExtensionOfferings"][0]["UpfrontFee"])
+
+        fees = []
+        for hour in (11, 12, 14, 15):
+            clock.set(datetime(2026, 3, 2, hour, tzinfo=UTC))
+            fees.append(fee())
+    assert fees == ["2359.68", "2400.00", "2400.00", "4800.00"]  # 98.32, 100, 100, 200 x 24 h

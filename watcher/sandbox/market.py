@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -79,6 +80,17 @@ def discounted(fee: Decimal, factor: str) -> Decimal:
     return (fee * Decimal(factor)).quantize(_CENT, ROUND_HALF_UP)
 
 
+def _utc_iso(value: Any) -> str:
+    """A moment as UTC ISO text, so `price_at` can compare it with `now.isoformat()`.
+
+    YAML hands over unquoted timestamps as datetimes, quoted ones as text (maybe with `Z`).
+    """
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        raise ValueError(f"price change time {value!r} needs a timezone")
+    return when.astimezone(UTC).isoformat()
+
+
 def terms_from_dict(data: dict[str, Any], base: MarketTerms | None = None) -> MarketTerms:
     """Build terms from a scenario mapping; unknown keys are errors."""
     base = base or MarketTerms()
@@ -93,7 +105,7 @@ def terms_from_dict(data: dict[str, Any], base: MarketTerms | None = None) -> Ma
         elif key in ("durations_days", "variants"):
             changes[key] = tuple(value)
         elif key == "price_changes":
-            changes[key] = tuple((str(p["after"]), Decimal(str(p["price"]))) for p in value)
+            changes[key] = tuple((_utc_iso(p["after"]), Decimal(str(p["price"]))) for p in value)
         else:
             changes[key] = value
     terms = replace(base, **changes)
