@@ -1,6 +1,7 @@
 """`plan-watcher sandbox`: the daemon against the embedded simulator, narrated for a newcomer.
 
-The simulator runs in-process with the `demo` scenario on an accelerated clock; the real
+The simulator runs in-process with the `demo` scenario on an accelerated clock that moves one
+poll interval per cycle (so the story is the same on a slow machine as on a fast one); the real
 daemon (scheduler, journal, metrics endpoint) reconciles against it through real boto3 calls.
 After each cycle a line per change is printed: what each plan is doing, what was bought, and
 the spend. It stops by itself once the story's simulated hours have passed.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import socket
 import sys
 import tempfile
-import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
@@ -24,7 +24,7 @@ import yaml
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
-from watcher.clock import AcceleratedClock
+from watcher.clock import ManualClock
 from watcher.config import parse_config
 from watcher.daemon import Daemon
 from watcher.model import DecisionKind
@@ -106,7 +106,8 @@ def run_sandbox(
         config = parse_config(raw)
         configure(config.logging.level.value, config.logging.format.value, out)
         start = scenario.start or datetime.now().astimezone()
-        clock = AcceleratedClock(start, speed)
+        clock = ManualClock(start)
+        step = config.poll.interval
         host = config.metrics.host
         listen = (host, _free(host, port))
         with sandboxed(clock, scenario.settings, scenario.market, scenario.faults) as sim:
@@ -122,23 +123,22 @@ def run_sandbox(
                 print(f"  - {line}", file=out)
             print("", file=out, flush=True)
             narrator = Narrator(out)
+            end = start + timedelta(hours=hours)
+
+            def after_cycle(cycle: CycleResult) -> None:
+                narrator(cycle)
+                if clock.advance(step) >= end:
+                    daemon.request_stop()
+
             daemon = Daemon(
                 config,
                 clock=clock,
-                interval_seconds=config.poll.interval.total_seconds() / speed,
+                interval_seconds=step.total_seconds() / speed,
                 jitter_seconds=0,
                 factory=_sandbox_gateway,
-                on_cycle=narrator,
+                on_cycle=after_cycle,
                 listen=listen,
             )
-            end = start + timedelta(hours=hours)
-
-            def stop_when_told() -> None:
-                while clock.now() < end:
-                    threading.Event().wait(0.05)
-                daemon.request_stop()
-
-            threading.Thread(target=stop_when_told, daemon=True).start()
             daemon.run()
             record = sim.record
             print("", file=out)
