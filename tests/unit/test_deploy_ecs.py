@@ -38,7 +38,7 @@ CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=CloudFormationLoader)  # noqa: S506
+    data: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=CloudFormationLoader)
     return data
 
 
