@@ -24,7 +24,7 @@ import yaml
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
-from watcher.clock import ManualClock
+from watcher.clock import ManualClock, SystemClock
 from watcher.config import parse_config
 from watcher.daemon import Daemon
 from watcher.model import DecisionKind
@@ -105,7 +105,7 @@ def run_sandbox(
         raw["state"]["journal"] = str(Path(tmp) / "journal.db")
         config = parse_config(raw)
         configure(config.logging.level.value, config.logging.format.value, out)
-        start = scenario.start or datetime.now().astimezone()
+        start = scenario.start or SystemClock().now()
         clock = ManualClock(start)
         step = config.poll.interval
         host = config.metrics.host

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from watcher.sandbox.errors import in_use, not_found, validation
+from watcher.sandbox.errors import not_found, validation
 from watcher.sandbox.market import discounted, fee_for
 from watcher.sandbox.wire import (
     as_utc,
     extension_hours,
     hours_minutes,
     paginate,
-    snap_to_plan_end,
 )
 from watcher.sandbox.world import SimExtension, SimOffering, SimPlan, World
 
@@ -257,76 +256,17 @@ def _new_extension_offering(
     }
 
 
-def search_training_plan_offerings(world: World, account: str, region: str, params: Params) -> Any:
+def search_extension_offerings(world: World, account: str, region: str, params: Params) -> Any:
     now = world.clock.now()
     if params.get("TrainingPlanArn"):
         plan = world.plan_by_name_or_arn(account, region, params["TrainingPlanArn"])
         if plan is None or plan.arn != params["TrainingPlanArn"]:
             raise not_found(f"Training plan {params['TrainingPlanArn']} does not exist.")
         return _extension_offerings(world, plan, params, now)
-    return _plan_offerings(world, region, params, now)
+    raise validation("TrainingPlanArn is required for extension offerings")
 
 
-def _plan_offerings(world: World, region: str, params: Params, now: datetime) -> Any:
-    instance_type = params.get("InstanceType")
-    if not instance_type or "DurationHours" not in params or not params.get("TargetResources"):
-        raise validation("InstanceType, DurationHours and TargetResources are required")
-    count = int(params.get("InstanceCount", 1))
-    hours = -(-int(params["DurationHours"]) // 24) * 24
-    earliest = now + timedelta(minutes=30)
-    if "StartTimeAfter" in params:
-        earliest = max(earliest, as_utc(params["StartTimeAfter"]))
-    latest_end = as_utc(params["EndTimeBefore"]) if "EndTimeBefore" in params else None
-    terms = world.market.default
-    offers = []
-    for shift_days in (0, 1, 7):
-        start = earliest + timedelta(days=shift_days)
-        end = snap_to_plan_end(start + timedelta(hours=hours))
-        if latest_end is not None and end > latest_end:
-            continue
-        span_h, span_m = hours_minutes(end - start)
-        fee = fee_for(terms.price_per_instance_hour, count, span_h)
-        offering = SimOffering(
-            offering_id=world.next_id("tpo"),
-            plan_arn=None,
-            created_at=now,
-            start=start,
-            end=end,
-            duration_hours=span_h,
-            availability_zone=f"{region}a",
-            fee=fee,
-            currency=terms.currency,
-            instance_type=instance_type,
-            instance_count=count,
-            target_resources=tuple(params["TargetResources"]),
-        )
-        world.offerings[offering.offering_id] = offering
-        offers.append(
-            {
-                "TrainingPlanOfferingId": offering.offering_id,
-                "TargetResources": list(offering.target_resources),
-                "DurationHours": span_h,
-                "DurationMinutes": span_m,
-                "UpfrontFee": f"{fee:.2f}",
-                "CurrencyCode": terms.currency,
-                "ReservedCapacityOfferings": [
-                    {
-                        "ReservedCapacityType": "Instance",
-                        "InstanceType": instance_type,
-                        "InstanceCount": count,
-                        "AvailabilityZone": offering.availability_zone,
-                        "DurationHours": span_h,
-                        "DurationMinutes": span_m,
-                        "StartTime": start,
-                        "EndTime": end,
-                    }
-                ],
-            }
-        )
-    return {"TrainingPlanOfferings": offers}
-
-
-def _usable_offering(world: World, offering_id: Any, now: datetime) -> SimOffering:
+def usable_offering(world: World, offering_id: Any, now: datetime) -> SimOffering:
     offering = world.offerings.get(offering_id) if isinstance(offering_id, str) else None
     if offering is None or offering.used or now - offering.created_at > world.settings.offering_ttl:
         # Unknown, already bought, or stale: AWS models only ResourceNotFound here.
@@ -336,7 +276,7 @@ def _usable_offering(world: World, offering_id: Any, now: datetime) -> SimOfferi
 
 def extend_training_plan(world: World, account: str, region: str, params: Params) -> Any:
     now = world.clock.now()
-    offering = _usable_offering(world, params.get("TrainingPlanExtensionOfferingId"), now)
+    offering = usable_offering(world, params.get("TrainingPlanExtensionOfferingId"), now)
     if offering.plan_arn is None:
         raise validation(f"Offering {offering.offering_id} is not an extension offering.")
     plan = world.plans[offering.plan_arn]
@@ -390,43 +330,6 @@ def describe_training_plan_extension_history(
     if token:
         result["NextToken"] = token
     return result
-
-
-def create_training_plan(world: World, account: str, region: str, params: Params) -> Any:
-    now = world.clock.now()
-    name = params.get("TrainingPlanName")
-    if not isinstance(name, str) or not name:
-        raise validation("TrainingPlanName is required")
-    offering = _usable_offering(world, params.get("TrainingPlanOfferingId"), now)
-    if offering.plan_arn is not None or offering.instance_type is None:
-        raise validation(f"Offering {offering.offering_id} is not a training plan offering.")
-    arn = plan_arn(account, region, name)
-    if arn in world.plans:
-        raise in_use(f"Training plan {name} already exists.")
-    offering.used = True
-    tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
-    world.add_plan_record(
-        SimPlan(
-            name=name,
-            arn=arn,
-            account=account,
-            region=region,
-            instance_type=offering.instance_type,
-            instance_count=offering.instance_count,
-            availability_zone=offering.availability_zone,
-            availability_zone_id=zone_id(offering.availability_zone),
-            created_at=now,
-            payment_at=now + world.settings.plan_payment_delay,
-            start=offering.start,
-            base_end=offering.end,
-            fee=offering.fee,
-            currency=offering.currency,
-            target_resources=list(offering.target_resources),
-            tags=tags,
-            reserved_capacity_arn=arn.replace(":training-plan/", ":reserved-capacity/"),
-        )
-    )
-    return {"TrainingPlanArn": arn}
 
 
 def plan_for_tags(world: World, arn: Any) -> SimPlan | None:

@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime
 from types import FrameType
 
-from watcher.clock import AcceleratedClock
+from watcher.clock import AcceleratedClock, SystemClock
 from watcher.sandbox import moto_hook
 from watcher.sandbox.scenario import load_scenario
 from watcher.sandbox.simulator import Simulator
@@ -42,7 +42,7 @@ def serve(scenario: str, host: str, port: int, speed: float, start: str | None) 
     origin = (
         datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(UTC)
         if start
-        else datetime.now(UTC)
+        else SystemClock().now()
     )
     sim = loaded.simulator(AcceleratedClock(origin, speed))
     loaded.seed(sim)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from watcher.clock import Clock
-from watcher.sandbox import api_consumers, api_plans
+from watcher.sandbox import api_consumers, api_new_plans, api_plans
 from watcher.sandbox.errors import DroppedConnection, SimError, not_found
 from watcher.sandbox.faults import Faults
 from watcher.sandbox.market import Market, MarketTerms, fee_for
@@ -31,8 +31,8 @@ Handler = Callable[[World, str, str, dict[str, Any]], Any]
 OPERATIONS: dict[str, Handler] = {
     "ListTrainingPlans": api_plans.list_training_plans,
     "DescribeTrainingPlan": api_plans.describe_training_plan,
-    "CreateTrainingPlan": api_plans.create_training_plan,
-    "SearchTrainingPlanOfferings": api_plans.search_training_plan_offerings,
+    "CreateTrainingPlan": api_new_plans.create_training_plan,
+    "SearchTrainingPlanOfferings": api_new_plans.search_training_plan_offerings,
     "ExtendTrainingPlan": api_plans.extend_training_plan,
     "DescribeTrainingPlanExtensionHistory": api_plans.describe_training_plan_extension_history,
     "CreateTrainingJob": api_consumers.create_training_job,

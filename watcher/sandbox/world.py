@@ -279,8 +279,7 @@ class World:
             )
         )
 
-    def touched(self) -> None:
-        """State changed: the next settle must recompute the next event."""
+    def touched(self) -> None:  # state changed: the next settle recomputes the next event
         self._next_event = None
 
     # --- time -----------------------------------------------------------------------------
@@ -336,9 +335,9 @@ class World:
 
     def _cutoff(self, plan_arn: str | None, since: datetime, lead: timedelta) -> datetime | None:
         """When a consumer of `plan_arn` loses its capacity, seen from the settled time."""
-        if plan_arn is None or plan_arn not in self.plans:
+        plan = self.plans.get(plan_arn) if plan_arn else None
+        if plan is None:
             return None
-        plan = self.plans[plan_arn]
         at = max(since, self._settled_to or since)
         end = plan.capacity_end_at(at, self.settings)
         if end is None:
