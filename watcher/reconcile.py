@@ -1,6 +1,7 @@
 """One reconcile cycle: inventory -> decide (pure) -> act -> report.
 
-Phase 1 surveys each target (concurrently): plans, and for due plans their history, consumers
+Phase 1 surveys each target (concurrently): plans, their extension history (cached across
+cycles while nothing changes; read afresh for due plans), and for due plans their consumers
 and offerings. Phase 2 is global and sequential: budgets are counted once, and due plans are
 decided earliest deadline first, each purchase reserving its fee before the next plan is
 decided, so two plans can never both spend the last of a budget.

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from botocore.config import Config
 
 from tests.conftest import REPO_ROOT, SandboxProcess, start_sandbox, stop_sandbox
 
@@ -104,21 +105,27 @@ def _wait_for(what: str, check: Callable[[], bool]) -> None:
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(0.05)
 
 
-def _extensions(server: SandboxProcess, plan_arn: str) -> list[dict[str, Any]]:
-    sm = server.client()
+def _extensions(sm: Any, plan_arn: str) -> list[dict[str, Any]]:
     found = sm.describe_training_plan_extension_history(TrainingPlanArn=plan_arn)
     return list(found["TrainingPlanExtensions"])
+
+
+def _events(stderr: str) -> list[str]:
+    return [json.loads(line)["event"] for line in stderr.splitlines() if line.strip()]
 
 
 def test_killed_during_the_purchase_never_buys_twice(
     tmp_path: Path, serve: Callable[[dict[str, Any]], SandboxProcess]
 ) -> None:
+    # The server holds each ExtendTrainingPlan request for 2 s before applying it: the
+    # process is killed while its purchase is on the wire, its outcome unknown to it.
     scenario = dict(SCENARIO, faults={"operations": {"ExtendTrainingPlan": {"latency_ms": 2000}}})
     server = serve(scenario)
-    [plan] = server.client().list_training_plans()["TrainingPlanSummaries"]
+    sm = server.client(config=Config(retries={"total_max_attempts": 3}, read_timeout=20))
+    [plan] = sm.list_training_plans()["TrainingPlanSummaries"]
     arn = plan["TrainingPlanArn"]
     config = _config(tmp_path)
     journal = tmp_path / "journal.db"
@@ -135,20 +142,26 @@ def test_killed_during_the_purchase_never_buys_twice(
     try:
         _wait_for(
             "an open purchase intent",
-            lambda: _open_intents(journal) == 1 or (first.poll() is not None),
+            lambda: _open_intents(journal) == 1 or first.poll() is not None,
         )
         assert first.poll() is None, f"once finished before it was killed: {first.communicate()}"
+        # The intent is written just before the request is sent; give the request time to
+        # reach the server (it is held there for 2 s), then kill.
+        time.sleep(0.7)
         first.send_signal(signal.SIGKILL)
-        first.communicate(timeout=TIMEOUT)
+        _, first_err = first.communicate(timeout=TIMEOUT)
     finally:
         if first.poll() is None:
             first.kill()
             first.communicate()
     assert first.returncode == -signal.SIGKILL
+    assert "purchase_intent" in _events(first_err)
+    assert "purchase_succeeded" not in first_err and "purchase_ambiguous" not in first_err
     assert _open_intents(journal) == 1  # the dead process left its intent open
 
-    # The request it sent still lands (after the injected latency): AWS holds one extension.
-    _wait_for("the purchase to land", lambda: len(_extensions(server, arn)) == 1)
+    # The request it sent still lands once the server's delay is over: one extension.
+    _wait_for("the purchase to land", lambda: len(_extensions(sm, arn)) == 1)
+    [bought] = _extensions(sm, arn)
 
     second = subprocess.run(
         _watcher("once", "--config", str(config), "--output", "json"),
@@ -163,17 +176,19 @@ def test_killed_during_the_purchase_never_buys_twice(
     report = json.loads(second.stdout)
     [decision] = report["decisions"]
     assert decision["plan_name"] == "llm-a"
+    # The extension's payment is still pending (20 simulated minutes): in flight.
     assert decision["decision"] in ("in_flight", "demand_covered", "not_due"), decision
     assert decision["offering_id"] is None
-    events = [json.loads(line)["event"] for line in second.stderr.splitlines() if line.strip()]
+    events = _events(second.stderr)
     assert "purchase_resolved" in events
     assert "purchase_intent" not in events
-    extensions = _extensions(server, arn)
-    assert len(extensions) == 1
+    assert [e["TrainingPlanExtensionOfferingId"] for e in _extensions(sm, arn)] == [
+        bought["TrainingPlanExtensionOfferingId"]
+    ]
     assert _open_intents(journal) == 0
     with sqlite3.connect(journal) as db:
         rows = db.execute("SELECT offering_id, state FROM intents").fetchall()
-    assert rows == [(extensions[0]["TrainingPlanExtensionOfferingId"], "bought")]
+    assert rows == [(bought["TrainingPlanExtensionOfferingId"], "bought")]
 
 
 def test_plan_output_is_pure_json_with_logs_on_stderr(
@@ -200,4 +215,4 @@ def test_plan_output_is_pure_json_with_logs_on_stderr(
     assert isinstance(decision["upfront_fee"], str)
     logs = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert "cycle_finished" in [line["event"] for line in logs]
-    assert _extensions(server, plan["TrainingPlanArn"]) == []
+    assert _extensions(server.client(), plan["TrainingPlanArn"]) == []

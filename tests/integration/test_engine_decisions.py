@@ -527,3 +527,24 @@ def test_every_decision_value_in_one_cycle(
     bought = [p.plan_arn.rsplit("/", 1)[-1] for p in sim.record.purchases]
     assert bought == ["pending-me", "buy-me"]
     assert set(READS) <= set(calls)
+
+
+def test_error_for_an_unreadable_plan_and_the_others_go_on(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    """A plan AWS describes with a fee that is not an amount cannot be evaluated."""
+    bad = str(sim.add_plan("garbled", ends_at=t0 + DUE, fee=Decimal("NaN")))
+    _due_plan_with_job(sim, t0)
+    engine = _engine(tmp_path, clock)
+
+    cycle, calls = engine.cycle()
+
+    assert kinds(cycle) == {bad: "error", "llm-a": "extended"}
+    result = by_name(cycle)[bad]
+    assert result.decision.reason.startswith("unreadable plan: UpfrontFee 'NaN'")
+    assert result.plan is None
+    # Only the readable plan cost reads beyond the listing.
+    assert calls["DescribeTrainingPlanExtensionHistory"] == 1
+    assert calls["SearchTrainingPlanOfferings"] == 1
+    assert calls["ExtendTrainingPlan"] == 1
+    assert cycle.failed and cycle.errors == []
