@@ -28,6 +28,11 @@ class BudgetSpend:
     problem: str | None  # set when spend could not be counted exactly: nothing fits then
 
 
+def earliest_window_start(budgets: Iterable[Budget], now: datetime) -> datetime:
+    """The start of the oldest budget window open at `now` (`now` without budgets)."""
+    return min((budget.window.start(now) for budget in budgets), default=now)
+
+
 def spend(
     budget: Budget,
     now: datetime,

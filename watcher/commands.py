@@ -11,10 +11,11 @@ from typing import Any
 from watcher.app import build_gateways, build_reconciler, open_journal
 from watcher.aws.calls import CallCounter
 from watcher.aws.errors import AwsError
-from watcher.budgets import CoveredExtensions, spend
+from watcher.budgets import CoveredExtensions, earliest_window_start, spend
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.observe.logs import configure
+from watcher.policy_rules import needs_tags
 from watcher.report import cycle_json, render_table, wrapped
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -47,12 +48,14 @@ def run_history(config: Config, output: str, clock: Clock | None = None) -> int:
     plans: list[dict[str, Any]] = []
     covered: list[CoveredExtensions] = []
     errors: list[str] = []
+    read_tags = needs_tags(config)
     for name, gateway in build_gateways(config, CallCounter()).items():
         try:
             found, _ = gateway.list_plans()
             for plan in sorted(found, key=lambda p: p.name):
                 extensions, _ = gateway.extension_history(plan.arn)
-                policy = config.policy_for(plan.name, gateway.tags(plan.arn), name)
+                tags = gateway.tags(plan.arn) if read_tags else {}
+                policy = config.policy_for(plan.name, tags, name)
                 covered.append(
                     CoveredExtensions(plan.arn, policy.name if policy else None, extensions)
                 )
@@ -84,7 +87,7 @@ def run_history(config: Config, output: str, clock: Clock | None = None) -> int:
                 )
         except AwsError as exc:
             errors.append(f"target {name}: {exc}")
-    intents = journal.intents_since(min((b.window.start(now) for b in config.budgets), default=now))
+    intents = journal.intents_since(earliest_window_start(config.budgets, now))
     journal.close()
     budgets = [
         {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watcher.config import Policy
+from watcher.config import Config, Policy
 from watcher.decide import PolicyRules
 
 
@@ -24,3 +24,8 @@ def rules_for(policy: Policy | None) -> PolicyRules | None:
         same_availability_zone=ext.same_availability_zone,
         max_extensions=policy.max_extensions,
     )
+
+
+def needs_tags(config: Config) -> bool:
+    """Whether plans' tags must be read: a policy matches on them or metrics carry them."""
+    return bool(config.metrics.plan_labels_from_tags) or any(p.match.tags for p in config.policies)

@@ -13,21 +13,29 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from watcher.act.journal import IntentState, Journal
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy, resolve
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.budgets import BudgetSpend, CoveredExtensions, spend
+from watcher.budgets import BudgetSpend, CoveredExtensions, earliest_window_start, spend
 from watcher.clock import Clock
 from watcher.config import Config, Mode
-from watcher.decide import BudgetState, Need, PolicyRules, assess_demand, choose, triage
+from watcher.decide import (
+    BudgetState,
+    Need,
+    PolicyRules,
+    assess_demand,
+    choose,
+    deadline_of,
+    triage,
+)
 from watcher.inventory import Inventory, TargetCache
 from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan, PlanStatus
 from watcher.observe.logs import get_logger
-from watcher.policy_rules import rules_for
+from watcher.policy_rules import needs_tags, rules_for
 from watcher.report import decision_fields
 from watcher.results import CycleResult, PlanResult
 
@@ -78,9 +86,7 @@ class Reconciler:
         self.gateways = dict(gateways)
         self.log = log or get_logger()
         self._caches: dict[str, TargetCache] = {name: TargetCache() for name in self.gateways}
-        self._needs_tags = bool(config.metrics.plan_labels_from_tags) or any(
-            p.match.tags for p in config.policies
-        )
+        self._needs_tags = needs_tags(config)
 
     # --- intents ------------------------------------------------------------------------
 
@@ -129,12 +135,10 @@ class Reconciler:
             covered.extend(survey.covered)
             due.extend(survey.due)
 
-        intents = self.journal.intents_since(
-            min((b.window.start(now) for b in self.config.budgets), default=now)
-        )
+        intents = self.journal.intents_since(earliest_window_start(self.config.budgets, now))
         cycle.budgets = [spend(b, now, covered, intents) for b in self.config.budgets]
         running = {b.budget.name: b for b in cycle.budgets}
-        due.sort(key=lambda d: (d.plan.end_time - max(d.rules.safety_margin, _HOUR), d.plan.arn))
+        due.sort(key=lambda d: (deadline_of(d.plan, d.rules), d.plan.arn))
         for item in due:
             cycle.results.append(self._decide_and_act(item, mode, running, now, log))
 
@@ -162,7 +166,7 @@ class Reconciler:
         for bad in malformed:
             decision = Decision(bad.ref, DecisionKind.ERROR, f"unreadable plan: {bad.reason}")
             survey.results.append(PlanResult(bad.ref, bad.ref, name, decision))
-        earliest = min((b.window.start(now) for b in self.config.budgets), default=now)
+        earliest = earliest_window_start(self.config.budgets, now)
         for plan in plans:
             try:
                 self._survey_plan(plan, inventory, now, in_flight, earliest, survey)
@@ -286,9 +290,6 @@ class Reconciler:
         fields = decision_fields(result)
         level = "error" if result.decision.kind is DecisionKind.ERROR else "info"
         getattr(log.bind(plan=result.plan_name, target=result.target), level)("decision", **fields)
-
-
-_HOUR = timedelta(hours=1)
 
 
 def _reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:

@@ -76,7 +76,7 @@ def classify(exc: BaseException, operation: str, *, write: bool) -> AwsError:
         code = str(error.get("Code", "Unknown"))
         message = str(error.get("Message", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        kind = _client_error_kind(code, message, status, write)
+        kind = error_kind(code, message, status, write)
         return AwsError(kind, operation, code, message)
     if isinstance(exc, _MAYBE_SENT):
         kind = ErrorKind.AMBIGUOUS if write else ErrorKind.OTHER
@@ -87,7 +87,8 @@ def classify(exc: BaseException, operation: str, *, write: bool) -> AwsError:
     return AwsError(ErrorKind.OTHER, operation, type(exc).__name__, str(exc))
 
 
-def _client_error_kind(code: str, message: str, status: int, write: bool) -> ErrorKind:
+def error_kind(code: str, message: str, status: int, write: bool) -> ErrorKind:
+    """The kind of an AWS error response (also used to count requests by outcome)."""
     if code in _THROTTLED or status == 429:
         return ErrorKind.THROTTLED
     if code in _NOT_FOUND:

@@ -16,7 +16,7 @@ from botocore.config import Config
 
 from watcher import __version__
 from watcher.aws.calls import CallCounter
-from watcher.aws.errors import AwsError, ErrorKind, classify
+from watcher.aws.errors import AwsError, ErrorKind, classify, error_kind
 from watcher.aws.parse import (
     ClusterSummary,
     JobFacts,
@@ -103,7 +103,8 @@ class SageMakerGateway:
         elif isinstance(parsed, dict) and "Error" in parsed:
             status = int(parsed.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             code = str(parsed["Error"].get("Code", ""))
-            outcome = _outcome_for(code, status, write=name in WRITES)
+            # A 5xx on a purchase counts as `ambiguous`, as the purchase code sees it.
+            outcome = error_kind(code, "", status, write=name in WRITES).value
         else:
             outcome = "ok"
         self.counter.add(name, outcome)
@@ -245,10 +246,3 @@ class SageMakerGateway:
             except Malformed:
                 continue
         return found
-
-
-def _outcome_for(code: str, status: int, *, write: bool) -> str:
-    from watcher.aws.errors import _client_error_kind
-
-    # A 5xx on a purchase is counted as `ambiguous`, as the purchase code classifies it.
-    return _client_error_kind(code, "", status, write=write).value

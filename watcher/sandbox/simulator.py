@@ -207,12 +207,7 @@ class Simulator:
         status: str = "InProgress",
     ) -> str:
         """Seed a training job; `plan` is a plan name or ARN (or None)."""
-        plan_arn = None
-        if plan is not None:
-            found = self.world.plan_by_name_or_arn(account, region, plan)
-            if found is None:
-                raise ValueError(f"unknown plan {plan!r}")
-            plan_arn = found.arn
+        plan_arn = self._seeded_plan_arn(plan, account, region)
         start = started_at or self.clock.now()
         arn = api_consumers.job_arn(account, region, name)
         job = SimJob(
@@ -245,12 +240,7 @@ class Simulator:
         """Seed a HyperPod cluster; each group is (name, plan name/ARN or None, count)."""
         built = []
         for group_name, plan, count in groups:
-            plan_arn = None
-            if plan is not None:
-                found = self.world.plan_by_name_or_arn(account, region, plan)
-                if found is None:
-                    raise ValueError(f"unknown plan {plan!r}")
-                plan_arn = found.arn
+            plan_arn = self._seeded_plan_arn(plan, account, region)
             built.append(SimInstanceGroup(group_name, instance_type, count, plan_arn, count))
         arn = api_consumers.cluster_arn(account, region, name)
         self.world.add_cluster(
@@ -263,6 +253,14 @@ class Simulator:
             )
         )
         return arn
+
+    def _seeded_plan_arn(self, ref: str | None, account: str, region: str) -> str | None:
+        if ref is None:
+            return None
+        found = self.world.plan_by_name_or_arn(account, region, ref)
+        if found is None:
+            raise ValueError(f"unknown plan {ref!r}")
+        return found.arn
 
     def plan(
         self, ref: str, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
