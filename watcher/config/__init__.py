@@ -23,13 +23,13 @@ from watcher.config.models import (
     Logging,
     Match,
     Metrics,
-    Notifications,
     Policy,
     Poll,
     State,
     Target,
     ambient_region,
 )
+from watcher.config.operations import Approval, Lease, Notifications, Safety, Webhook
 from watcher.config.values import format_duration, parse_duration, parse_money
 
 __all__ = [
@@ -39,12 +39,14 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ENV_OVERRIDES",
     "Action",
+    "Approval",
     "Budget",
     "BudgetWindow",
     "Config",
     "ConfigError",
     "ConfigIssue",
     "ExtensionRules",
+    "Lease",
     "LogFormat",
     "LogLevel",
     "Logging",
@@ -55,8 +57,10 @@ __all__ = [
     "Policy",
     "Poll",
     "Prefer",
+    "Safety",
     "State",
     "Target",
+    "Webhook",
     "ambient_region",
     "default_config_path",
     "format_duration",

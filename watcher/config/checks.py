@@ -46,6 +46,14 @@ def cross_check(config: Config) -> list[ConfigIssue]:
             )
         elif _matches_everything(policy):
             catch_all = i
+    lease = config.state.lease
+    if lease.renew_every >= lease.duration:
+        issues.append(
+            ConfigIssue(
+                "state.lease.renew_every",
+                f"must be shorter than state.lease.duration ({format_duration(lease.duration)})",
+            )
+        )
     policies = {policy.name: policy for policy in config.policies}
     for i, budget in enumerate(config.budgets):
         for j, name in enumerate(budget.policies or ()):
@@ -139,6 +147,14 @@ def _check_policy(
             ConfigIssue(
                 f"{path}.extension.{caps[1][0]}",
                 f"is in {caps[1][1].currency} but {caps[0][0]} is in {caps[0][1].currency}",
+            )
+        )
+    auto = policy.approval.auto_approve_below
+    if auto is not None and caps and auto.currency != caps[0][1].currency:
+        issues.append(
+            ConfigIssue(
+                f"{path}.approval.auto_approve_below",
+                f"is in {auto.currency} but {caps[0][0]} is in {caps[0][1].currency}",
             )
         )
     return issues

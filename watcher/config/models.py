@@ -28,10 +28,10 @@ from pydantic import (
 from watcher.config.checks import cross_check
 from watcher.config.enums import Action, BudgetWindow, LogFormat, LogLevel, Mode, Prefer
 from watcher.config.errors import ConfigError
+from watcher.config.operations import Approval, Lease, Notifications, Safety
 from watcher.config.values import (
     NAME_PATTERN,
     ROLE_ARN_PATTERN,
-    SNS_ARN_PATTERN,
     Duration,
     MoneyAmount,
 )
@@ -165,6 +165,9 @@ class Policy(_Section):
     require_demand: StrictBool = True
     extension: ExtensionRules = Field(default_factory=ExtensionRules)
     max_extensions: StrictInt = Field(default=10, ge=1, description="lifetime cap for one plan")
+    approval: Approval = Field(
+        default_factory=Approval, description="used when action is propose (docs/operations.md)"
+    )
 
     @property
     def effective_safety_margin(self) -> timedelta:
@@ -205,6 +208,7 @@ class State(_Section):
         min_length=1,
         description="SQLite file path (relative to the working directory) or dynamodb://TABLE",
     )
+    lease: Lease = Field(default_factory=Lease, description="leader election (DynamoDB only)")
 
     @field_validator("journal")
     @classmethod
@@ -280,14 +284,18 @@ class Logging(_Section):
         return value.lower() if isinstance(value, str) else value
 
 
-class Notifications(_Section):
-    """Where proposals and notices go. Room for more channels (e.g. a webhook) beside SNS."""
-
-    sns_topic_arn: StrictStr | None = Field(default=None, pattern=SNS_ARN_PATTERN)
-
-
 _SECTIONS = frozenset(
-    {"poll", "targets", "policies", "budgets", "state", "metrics", "logging", "notifications"}
+    {
+        "poll",
+        "targets",
+        "policies",
+        "budgets",
+        "state",
+        "metrics",
+        "logging",
+        "notifications",
+        "safety",
+    }
 )
 
 
@@ -308,6 +316,7 @@ class Config(_Section):
     metrics: Metrics = Field(default_factory=Metrics)
     logging: Logging = Field(default_factory=Logging)
     notifications: Notifications = Field(default_factory=Notifications)
+    safety: Safety = Field(default_factory=Safety)
 
     @model_validator(mode="before")
     @classmethod

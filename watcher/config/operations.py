@@ -1,0 +1,124 @@
+"""Config sections for running plan-watcher with people and replicas around it: approvals,
+notifications, safety valves and the leader lease."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+
+from watcher.config.values import SNS_ARN_PATTERN, Duration, MoneyAmount, describe
+
+_PERCENT = re.compile(r"^([0-9]{1,3}(\.[0-9]{1,4})?)%$")
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+
+def parse_percent(value: object) -> Decimal:
+    """Parse "5%" or "2.5%" into a fraction (Decimal("0.05")); bare numbers are refused."""
+    if not isinstance(value, str) or not _PERCENT.match(value):
+        raise ValueError(f'expected a percentage like "5%", got {describe(value)}')
+    try:
+        fraction = Decimal(value[:-1]) / 100
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
+        raise ValueError(f"{value!r} is not a percentage") from None
+    if fraction > 1:
+        raise ValueError(f"must be at most 100%, got {value}")
+    return fraction
+
+
+Percent = Annotated[Decimal, PlainValidator(parse_percent)]
+
+
+class Approval(_Section):
+    """How proposals under `action: propose` are approved, re-checked and escalated."""
+
+    fee_tolerance: Percent = Field(
+        default=Decimal("0.05"),
+        description="at purchase time the offer's fee may exceed the approved fee by this much",
+        json_schema_extra={"type": "string", "default": "5%"},
+    )
+    auto_approve_below: MoneyAmount | None = Field(
+        default=None,
+        description="a proposal whose fee is below this is approved automatically within "
+        "auto_approve_within of the plan's deadline; omit to fail closed",
+    )
+    auto_approve_within: Duration = Field(
+        default=timedelta(hours=6),
+        description="how long before the deadline auto_approve_below applies",
+    )
+
+
+class Webhook(_Section):
+    """A JSON POST for every notice. The token is read from the environment, never the file."""
+
+    url: StrictStr = Field(pattern=r"^https?://\S+$")
+    token_env: StrictStr | None = Field(
+        default=None, description="environment variable holding the token sent in `header`"
+    )
+    header: StrictStr = Field(default="Authorization", description="header that carries it")
+    timeout: Duration = Field(default=timedelta(seconds=5))
+
+    @field_validator("header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not _HEADER.match(value):
+            raise ValueError(f"{value!r} is not an HTTP header name")
+        return value
+
+    @field_validator("token_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+
+class Notifications(_Section):
+    """Where notices go: an SNS topic, a webhook, both or neither."""
+
+    sns_topic_arn: StrictStr | None = Field(default=None, pattern=SNS_ARN_PATTERN)
+    webhook: Webhook | None = None
+    retries: StrictInt = Field(default=3, ge=0, le=10, description="extra attempts per notice")
+
+
+class Safety(_Section):
+    """Valves that stop spending when something looks wrong."""
+
+    circuit_breaker_failures: StrictInt = Field(
+        default=3, ge=1, le=100, description="purchase failures in a row that pause purchases"
+    )
+    retry_backoff: Duration = Field(
+        default=timedelta(minutes=15),
+        description="wait after a failed purchase; doubles per failure, but never past a "
+        "quarter of the time left before the plan's deadline",
+    )
+
+
+class Lease(_Section):
+    """Leader election for several replicas sharing a DynamoDB journal."""
+
+    duration: Duration = Field(default=timedelta(seconds=60), description="lease lifetime")
+    renew_every: Duration = Field(default=timedelta(seconds=15), description="heartbeat")
+
+    @field_validator("duration", "renew_every")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
