@@ -11,6 +11,7 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec, target_session
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
+from watcher.notify import build_notifier
 from watcher.reconcile import Reconciler
 
 GatewayFactory = Callable[[TargetSpec, CallCounter], SageMakerGateway]
@@ -51,4 +52,5 @@ def build_reconciler(
         clock or SystemClock(),
         journal or open_journal(config),
         build_gateways(config, counter, factory),
+        notifier=build_notifier(config),
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from watcher.act.journal import IntentState, Journal
+from watcher.act.journal import Fence, IntentState, Journal
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy, resolve
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
@@ -76,10 +76,16 @@ class Reconciler:
         gateways: Mapping[str, SageMakerGateway],
         log: Any = None,
         gate: Callable[[], str | None] | None = None,
+        fence: Callable[[], Fence | None] | None = None,
+        notifier: Callable[[CycleResult], None] | None = None,
     ) -> None:
         """`gate` is asked right before every purchase; a reason it returns blocks the buy
-        (the daemon is stopping, purchases are paused, PLAN_WATCHER_MODE=dry-run)."""
+        (the daemon is stopping, purchases are paused, PLAN_WATCHER_MODE=dry-run). `fence`
+        gives this replica's leader fence, checked in the intent's conditional write.
+        `notifier` is handed every finished cycle (it must not block)."""
         self.gate = gate
+        self.fence = fence
+        self.notifier = notifier
         self.config = config
         self.clock = clock
         self.journal = journal
@@ -152,6 +158,8 @@ class Reconciler:
             errors=len(cycle.errors),
             seconds=(cycle.finished_at - now).total_seconds(),
         )
+        if self.notifier is not None:
+            self.notifier(cycle)
         return cycle
 
     def _survey(self, name: str, now: datetime, in_flight: set[str]) -> _Survey:
@@ -280,7 +288,10 @@ class Reconciler:
             )
             return replace(result, decision=held)
         plan_log = log.bind(plan=plan.name, target=plan.target)
-        outcome = buy(item.gateway, self.journal, plan, decision.chosen, self.clock.now(), plan_log)
+        fence = self.fence() if self.fence is not None else None
+        outcome = buy(
+            item.gateway, self.journal, plan, decision.chosen, self.clock.now(), plan_log, fence
+        )
         if outcome.result in (PurchaseResult.BOUGHT, PurchaseResult.AMBIGUOUS):
             for budget in covering:
                 running[budget.budget.name] = _reserve(budget, decision.chosen)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from watcher.act.journal import Proposal
 from watcher.act.purchase import PurchaseOutcome
 from watcher.budgets import BudgetSpend
 from watcher.config import Mode
@@ -25,6 +26,10 @@ class PlanResult:
     offerings: tuple[ExtensionOffering, ...] = ()
     purchase: PurchaseOutcome | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: The proposal this cycle created, approved, bought or left waiting for this plan.
+    proposal: Proposal | None = None
+    #: True when `proposal` was created in this cycle (a notice goes out once).
+    proposal_created: bool = False
 
 
 @dataclass
@@ -37,6 +42,10 @@ class CycleResult:
     target_up: dict[str, bool] = field(default_factory=dict)
     budgets: list[BudgetSpend] = field(default_factory=list)
     finished_at: datetime | None = None
+    #: Proposals that this cycle moved to expired, rejected-by-tag or superseded.
+    proposals_closed: list[Proposal] = field(default_factory=list)
+    #: Why purchases are held this cycle (paused, circuit breaker, kill switch), if they are.
+    purchases_blocked: str | None = None
 
     @property
     def failed(self) -> bool:

@@ -2,7 +2,12 @@
 
 An intent is keyed by (plan ARN, the plan's end time when the purchase was decided). Opening
 one is conditional: it succeeds only if no intent exists for that key, or the one that exists
-definitely failed. So two writers racing for the same plan and end time cannot both buy.
+definitely failed. So two writers racing for the same plan and end time cannot both buy. With
+several replicas, opening an intent also checks the writer's fence (its leader lease and
+token) in the same conditional write, so a replica that lost its lease cannot buy.
+
+The journal also holds proposals (purchases waiting for a human under `action: propose`) and a
+few settings (the pause flag, the circuit breaker, per-plan backoff).
 `SqliteJournal` is the default backend; others implement `Journal`.
 """
 
@@ -43,11 +48,63 @@ class Intent:
         return replace(self, state=state, note=note, resolved_at=at)
 
 
+class ProposalState(StrEnum):
+    PENDING = "pending"  # waiting for approve/reject
+    APPROVED = "approved"  # approved; bought at the next cycle if the offer still holds
+    REJECTED = "rejected"  # a human said no
+    EXPIRED = "expired"  # the plan's deadline passed without approval (fail closed)
+    SUPERSEDED = "superseded"  # the plan or the offer changed; a newer proposal replaced it
+    PURCHASED = "purchased"  # the approved extension was bought
+
+
+#: Proposals that still count: at most one per (plan ARN, plan end) may be in these states.
+LIVE_PROPOSAL_STATES = frozenset({ProposalState.PENDING, ProposalState.APPROVED})
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A purchase that waits for a human: what would be bought, for how much, and why."""
+
+    proposal_id: str
+    plan_arn: str
+    plan_name: str
+    target: str
+    plan_end: datetime
+    offering_id: str
+    duration_hours: int
+    fee: Money
+    reason: str
+    created_at: datetime
+    expires_at: datetime  # the plan's deadline: unapproved by then, it fails closed
+    state: ProposalState = ProposalState.PENDING
+    decided_by: str = ""  # "cli:<user>", "tag", "auto:<rule>", "plan-watcher"
+    decided_at: datetime | None = None
+    note: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_PROPOSAL_STATES
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Proof of leadership carried into the purchase's conditional write."""
+
+    owner: str
+    token: int
+
+
+class FencedOut(Exception):
+    """The writer's lease is gone or was taken over (its token is stale): it must not buy."""
+
+
 class Journal(Protocol):
     """What every journal backend guarantees."""
 
-    def open_intent(self, intent: Intent) -> bool:
-        """Record `intent` unless one for its key is open or bought; True if written."""
+    def open_intent(self, intent: Intent, fence: Fence | None = None) -> bool:
+        """Record `intent` unless one for its key is open or bought; True if written.
+        With a `fence`, the write also requires that fence to still hold the leader lease,
+        and raises `FencedOut` if it does not."""
         ...
 
     def close_intent(self, intent: Intent, state: IntentState, note: str, at: datetime) -> None:
@@ -64,6 +121,35 @@ class Journal(Protocol):
 
     def events(self, plan_arn: str | None = None) -> list[tuple[datetime, str, str, str]]:
         """The append-only audit trail: (at, plan ARN, event, detail)."""
+        ...
+
+    def add_proposal(self, proposal: Proposal) -> bool:
+        """Record `proposal` unless a live one exists for its plan and plan end; True if written."""
+        ...
+
+    def proposal(self, proposal_id: str) -> Proposal | None: ...
+
+    def proposals(self, states: frozenset[ProposalState] | None = None) -> list[Proposal]:
+        """Proposals in any of `states` (all if None), oldest first."""
+        ...
+
+    def transition_proposal(
+        self,
+        proposal_id: str,
+        expected: frozenset[ProposalState],
+        to: ProposalState,
+        by: str,
+        note: str,
+        at: datetime,
+    ) -> Proposal | None:
+        """Move a proposal to `to` only if it is in one of `expected` (conditional write);
+        the updated proposal, or None if it does not exist or was in another state."""
+        ...
+
+    def get_setting(self, key: str) -> str | None: ...
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Set (or with None, delete) a small shared setting such as the pause flag."""
         ...
 
     def close(self) -> None: ...

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from watcher.act.journal import Intent, IntentState, Journal
+from watcher.act.journal import Fence, FencedOut, Intent, IntentState, Journal
 from watcher.aws.errors import AwsError, ErrorKind
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.model import ExtensionOffering, Plan
@@ -18,6 +18,7 @@ class PurchaseResult(StrEnum):
     FAILED = "failed"
     AMBIGUOUS = "ambiguous"
     LOST_RACE = "lost_race"  # another writer holds the intent for this plan and end time
+    FENCED = "fenced"  # this replica's leader lease is gone: nothing was written or bought
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ def buy(
     offering: ExtensionOffering,
     now: datetime,
     log: Any,
+    fence: Fence | None = None,
 ) -> PurchaseOutcome:
-    """Journal the intent, call ExtendTrainingPlan once, record what happened."""
+    """Journal the intent (checking `fence` in the same conditional write), call
+    ExtendTrainingPlan once, record what happened."""
     intent = Intent(
         plan_arn=plan.arn,
         plan_end=plan.end_time,
@@ -51,7 +54,13 @@ def buy(
         "upfront_fee": str(offering.upfront_fee.amount),
         "currency": offering.upfront_fee.currency,
     }
-    if not journal.open_intent(intent):
+    try:
+        opened = journal.open_intent(intent, fence)
+    except FencedOut as exc:
+        detail = f"not the leader any more ({exc}); the purchase was not started"
+        log.warning("purchase_fenced", reason=detail, **fields)
+        return PurchaseOutcome(PurchaseResult.FENCED, intent, detail)
+    if not opened:
         detail = "another purchase is already recorded for this plan and end time"
         log.warning("purchase_skipped", reason=detail, **fields)
         return PurchaseOutcome(PurchaseResult.LOST_RACE, intent, detail)

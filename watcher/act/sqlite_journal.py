@@ -1,4 +1,8 @@
-"""The default journal: one SQLite file, safe across processes on the same host."""
+"""The default journal: one SQLite file, safe across processes on the same host.
+
+One replica only: a fence passed to `open_intent` is accepted and not checked (there is no
+lease to check it against; several replicas need the DynamoDB journal).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,14 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from watcher.act.journal import Intent, IntentState
+from watcher.act.journal import (
+    LIVE_PROPOSAL_STATES,
+    Fence,
+    Intent,
+    IntentState,
+    Proposal,
+    ProposalState,
+)
 from watcher.model import Money
 
 _SCHEMA = """
@@ -33,6 +44,25 @@ CREATE TABLE IF NOT EXISTS events (
     event TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS proposals (
+    proposal_id TEXT PRIMARY KEY,
+    plan_arn TEXT NOT NULL,
+    plan_name TEXT NOT NULL,
+    target TEXT NOT NULL,
+    plan_end TEXT NOT NULL,
+    offering_id TEXT NOT NULL,
+    duration_hours INTEGER NOT NULL,
+    fee TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    decided_by TEXT NOT NULL DEFAULT '',
+    decided_at TEXT,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS proposals_plan ON proposals (plan_arn, plan_end);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -78,7 +108,7 @@ class SqliteJournal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
-    def open_intent(self, intent: Intent) -> bool:
+    def open_intent(self, intent: Intent, fence: Fence | None = None) -> bool:
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
@@ -168,9 +198,97 @@ class SqliteJournal:
                     "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value)
                 )
 
+    # --- proposals ----------------------------------------------------------------------
+
+    def add_proposal(self, proposal: Proposal) -> bool:
+        live = tuple(state.value for state in LIVE_PROPOSAL_STATES)
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                row = cur.execute(
+                    "SELECT proposal_id FROM proposals WHERE plan_arn = ? AND plan_end = ? "
+                    f"AND state IN ({', '.join('?' for _ in live)})",
+                    (proposal.plan_arn, _ts(proposal.plan_end), *live),
+                ).fetchone()
+                if row is not None:
+                    cur.execute("ROLLBACK")
+                    return False
+                cur.execute(
+                    f"INSERT INTO proposals ({_PROPOSAL_COLUMNS}) "
+                    f"VALUES ({', '.join('?' for _ in range(16))})",
+                    _proposal_row(proposal),
+                )
+                self._event(
+                    cur, proposal.created_at, proposal.plan_arn, "proposal", _explain(proposal)
+                )
+                cur.execute("COMMIT")
+                return True
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def proposal(self, proposal_id: str) -> Proposal | None:
+        found = self._proposals("WHERE proposal_id = ?", (proposal_id,))
+        return found[0] if found else None
+
+    def proposals(self, states: frozenset[ProposalState] | None = None) -> list[Proposal]:
+        if states is None:
+            return self._proposals("", ())
+        values = tuple(sorted(state.value for state in states))
+        return self._proposals(f"WHERE state IN ({', '.join('?' for _ in values)})", values)
+
+    def transition_proposal(
+        self,
+        proposal_id: str,
+        expected: frozenset[ProposalState],
+        to: ProposalState,
+        by: str,
+        note: str,
+        at: datetime,
+    ) -> Proposal | None:
+        values = tuple(sorted(state.value for state in expected))
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(
+                    "UPDATE proposals SET state = ?, decided_by = ?, decided_at = ?, note = ? "
+                    f"WHERE proposal_id = ? AND state IN ({', '.join('?' for _ in values)})",
+                    (to.value, by, _ts(at), note, proposal_id, *values),
+                )
+                if cur.rowcount != 1:
+                    cur.execute("ROLLBACK")
+                    return None
+                row = cur.execute(
+                    f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE proposal_id = ?",
+                    (proposal_id,),
+                ).fetchone()
+                updated = _row_to_proposal(row)
+                self._event(
+                    cur,
+                    at,
+                    updated.plan_arn,
+                    f"proposal_{to.value}",
+                    f"{proposal_id} by {by}: {note}",
+                )
+                cur.execute("COMMIT")
+                return updated
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _proposals(self, where: str, args: tuple[str, ...]) -> list[Proposal]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_PROPOSAL_COLUMNS} FROM proposals {where} ORDER BY created_at, rowid",
+                args,
+            ).fetchall()
+        return [_row_to_proposal(r) for r in rows]
 
     def _select(self, where: str, args: tuple[str, ...]) -> list[Intent]:
         with self._lock:
@@ -185,6 +303,62 @@ class SqliteJournal:
             "INSERT INTO events (at, plan_arn, event, detail) VALUES (?, ?, ?, ?)",
             (_ts(at), plan_arn, event, detail),
         )
+
+
+_PROPOSAL_COLUMNS = (
+    "proposal_id, plan_arn, plan_name, target, plan_end, offering_id, duration_hours, fee, "
+    "currency, reason, created_at, expires_at, state, decided_by, decided_at, note"
+)
+
+
+def _proposal_row(p: Proposal) -> tuple[object, ...]:
+    return (
+        p.proposal_id,
+        p.plan_arn,
+        p.plan_name,
+        p.target,
+        _ts(p.plan_end),
+        p.offering_id,
+        p.duration_hours,
+        str(p.fee.amount),
+        p.fee.currency,
+        p.reason,
+        _ts(p.created_at),
+        _ts(p.expires_at),
+        p.state.value,
+        p.decided_by,
+        _ts(p.decided_at) if p.decided_at else None,
+        p.note,
+    )
+
+
+def _row_to_proposal(row: tuple[object, ...]) -> Proposal:
+    (pid, arn, name, target, end, offering, hours, fee, currency, reason) = row[:10]
+    (created, expires, state, by, decided, note) = row[10:]
+    return Proposal(
+        proposal_id=str(pid),
+        plan_arn=str(arn),
+        plan_name=str(name),
+        target=str(target),
+        plan_end=datetime.fromisoformat(str(end)),
+        offering_id=str(offering),
+        duration_hours=int(str(hours)),
+        fee=Money(Decimal(str(fee)), str(currency)),
+        reason=str(reason),
+        created_at=datetime.fromisoformat(str(created)),
+        expires_at=datetime.fromisoformat(str(expires)),
+        state=ProposalState(str(state)),
+        decided_by=str(by),
+        decided_at=datetime.fromisoformat(str(decided)) if decided else None,
+        note=str(note),
+    )
+
+
+def _explain(p: Proposal) -> str:
+    return (
+        f"{p.proposal_id}: {p.offering_id} {p.duration_hours}h for {p.fee}, "
+        f"expires {p.expires_at.isoformat()}: {p.reason}"
+    )
 
 
 def _describe(intent: Intent) -> str:
