@@ -2,7 +2,9 @@
 
 A fault is chosen before an operation runs (`throttle`, `5xx`: nothing happens server-side),
 or, for `ExtendTrainingPlan`, after it took effect (`ambiguous`: the purchase is applied and
-the caller sees a 500 or a dropped connection).
+the caller sees a 500 or a dropped connection). Latency is `latency_ms` on every call plus
+`slow_ms` on a `slow_rate` share of calls; it is slept in real time, or handed to `wait`
+(the soak advances its simulated clock there instead).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +27,9 @@ class OperationFaults:
     latency_ms: float = 0.0
     ambiguous_rate: float = 0.0
     ambiguous_mode: AmbiguousMode = "500"
+    # A share of calls that are slow, and by how much (on top of latency_ms).
+    slow_rate: float = 0.0
+    slow_ms: float = 0.0
 
 
 @dataclass
@@ -43,12 +49,17 @@ class Faults:
     per_operation: dict[str, OperationFaults] = field(default_factory=dict)
     scripted: list[ScriptedFault] = field(default_factory=list)
     seed: int = 0
-    # Real seconds slept for latency; the soak sets this to 0 to keep simulated time fast.
+    # Real seconds slept for latency; off, latency is only counted (or handed to `wait`).
     sleep: bool = True
+    # Called with the latency in seconds instead of sleeping (e.g. to move a simulated clock).
+    wait: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
+        # Calls that were delayed, and the total delay added (milliseconds).
+        self.delayed_calls = 0
+        self.delay_ms = 0.0
 
     def for_operation(self, operation: str) -> OperationFaults:
         return self.per_operation.get(operation, self.default)
@@ -66,8 +77,7 @@ class Faults:
     def before(self, operation: str, plan: str | None = None) -> FaultKind | None:
         """Sleep the configured latency and maybe pick a fault that prevents the call."""
         rules = self.for_operation(operation)
-        if rules.latency_ms and self.sleep:
-            time.sleep(rules.latency_ms / 1000.0)
+        self._delay(rules)
         with self._lock:
             try:
                 return self._take_scripted(operation, plan, {"throttle", "5xx"}).fault
@@ -79,6 +89,21 @@ class Faults:
             if roll < rules.throttle_rate + rules.error_rate:
                 return "5xx"
             return None
+
+    def _delay(self, rules: OperationFaults) -> None:
+        with self._lock:
+            ms = rules.latency_ms
+            if rules.slow_rate and self._rng.random() < rules.slow_rate:
+                ms += rules.slow_ms
+            if ms:
+                self.delayed_calls += 1
+                self.delay_ms += ms
+        if not ms:
+            return
+        if self.wait is not None:
+            self.wait(ms / 1000.0)
+        elif self.sleep:
+            time.sleep(ms / 1000.0)
 
     def ambiguous(self, operation: str, plan: str | None = None) -> AmbiguousMode | None:
         """After a purchase took effect: should the caller see it fail anyway?"""

@@ -1,7 +1,8 @@
 """The capacity market: what a search for a plan's extension offers, at what price.
 
-Each plan gets a `MarketTerms` (scenario-wide defaults overridden per plan). A search
-returns up to one offering per variant:
+Each plan gets a `MarketTerms` (scenario-wide defaults overridden per plan). Capacity is
+missing when `available` is off, during an `outage`, or by chance (`availability`). A search
+that finds capacity returns up to one offering per variant:
 
 - `exact`: starts at the plan's end, in the plan's AZ, at the listed price;
 - `later_start`: starts one day after the plan's end (a gap), 10% cheaper;
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from watcher.clock import Clock
 
 VARIANTS = ("exact", "later_start", "other_az")
 _CENT = Decimal("0.01")
@@ -36,6 +39,11 @@ class MarketTerms:
     variants: tuple[str, ...] = VARIANTS
     # Scripted price changes: list of (after ISO time, price) applied in order.
     price_changes: tuple[tuple[str, Decimal], ...] = ()
+    # Periods [from, to) in which no search finds capacity for the plan.
+    outages: tuple[tuple[datetime, datetime], ...] = ()
+
+    def in_outage(self, now: datetime) -> bool:
+        return any(start <= now < end for start, end in self.outages)
 
     def price_at(self, now_iso: str) -> Decimal:
         price = self.price_per_instance_hour
@@ -50,6 +58,8 @@ class Market:
     default: MarketTerms = field(default_factory=MarketTerms)
     per_plan: dict[str, MarketTerms] = field(default_factory=dict)
     seed: int = 0
+    # Set by the simulator: outages are judged at the simulated time.
+    clock: Clock | None = field(default=None, repr=False, compare=False)
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +73,8 @@ class Market:
 
     def has_capacity(self, terms: MarketTerms) -> bool:
         if not terms.available:
+            return False
+        if terms.outages and self.clock is not None and terms.in_outage(self.clock.now()):
             return False
         if terms.availability >= 1.0:
             return True
@@ -80,15 +92,20 @@ def discounted(fee: Decimal, factor: str) -> Decimal:
     return (fee * Decimal(factor)).quantize(_CENT, ROUND_HALF_UP)
 
 
-def _utc_iso(value: Any) -> str:
-    """A moment as UTC ISO text, so `price_at` can compare it with `now.isoformat()`.
+def _utc(value: Any, what: str) -> datetime:
+    """A scenario moment as aware UTC.
 
     YAML hands over unquoted timestamps as datetimes, quoted ones as text (maybe with `Z`).
     """
     when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if when.tzinfo is None:
-        raise ValueError(f"price change time {value!r} needs a timezone")
-    return when.astimezone(UTC).isoformat()
+        raise ValueError(f"{what} time {value!r} needs a timezone")
+    return when.astimezone(UTC)
+
+
+def _utc_iso(value: Any) -> str:
+    """A moment as UTC ISO text, so `price_at` can compare it with `now.isoformat()`."""
+    return _utc(value, "price change").isoformat()
 
 
 def terms_from_dict(data: dict[str, Any], base: MarketTerms | None = None) -> MarketTerms:
@@ -106,6 +123,10 @@ def terms_from_dict(data: dict[str, Any], base: MarketTerms | None = None) -> Ma
             changes[key] = tuple(value)
         elif key == "price_changes":
             changes[key] = tuple((_utc_iso(p["after"]), Decimal(str(p["price"]))) for p in value)
+        elif key == "outages":
+            changes[key] = tuple(
+                (_utc(o["from"], "outage"), _utc(o["to"], "outage")) for o in value
+            )
         else:
             changes[key] = value
     terms = replace(base, **changes)

@@ -12,10 +12,10 @@ from watcher.sandbox import api_consumers, api_new_plans, api_plans
 from watcher.sandbox.errors import DroppedConnection, SimError, not_found
 from watcher.sandbox.faults import Faults
 from watcher.sandbox.market import Market, MarketTerms, fee_for
+from watcher.sandbox.record import Record
 from watcher.sandbox.settings import SimSettings
 from watcher.sandbox.wire import snap_to_plan_end
 from watcher.sandbox.world import (
-    Record,
     SimCluster,
     SimInstanceGroup,
     SimJob,
@@ -60,6 +60,7 @@ class Simulator:
         self.world = World(clock, settings)
         if market is not None:
             self.world.market = market
+        self.world.market.clock = clock
         self.faults = faults or Faults()
 
     @property

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from watcher.clock import Clock
 from watcher.sandbox.market import Market
+from watcher.sandbox.record import Interruption, Purchase, Record
 from watcher.sandbox.settings import SimSettings
 
 
@@ -177,50 +178,13 @@ class SimCluster:
     deleted: bool = False
 
 
-@dataclass
-class Interruption:
-    kind: str  # "job" | "cluster"
-    consumer: str
-    plan_arn: str
-    at: datetime
-
-
-@dataclass
-class Purchase:
-    plan_arn: str
-    offering_id: str
-    at: datetime
-    fee: Decimal
-    currency: str
-    duration_hours: int
-    start: datetime
-    end: datetime
-    ambiguous: bool = False
-
-
-@dataclass
-class Record:
-    """What the simulator saw happen, independent of plan-watcher's own account."""
-
-    purchases: list[Purchase] = field(default_factory=list)
-    interruptions: list[Interruption] = field(default_factory=list)
-    faults: dict[str, int] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=dict)
-
-    def count_fault(self, kind: str) -> None:
-        self.faults[kind] = self.faults.get(kind, 0) + 1
-
-    def count_call(self, operation: str) -> None:
-        self.calls[operation] = self.calls.get(operation, 0) + 1
-
-
 class World:
     """All simulated resources, across accounts and regions, behind one lock."""
 
     def __init__(self, clock: Clock, settings: SimSettings | None = None) -> None:
         self.clock = clock
         self.settings = settings or SimSettings()
-        self.market = Market()
+        self.market = Market(clock=clock)
         self.lock = threading.RLock()
         self.reset()
 
@@ -247,6 +211,11 @@ class World:
             return None
         return plan
 
+    def extension(self, plan_arn: str, offering_id: str) -> SimExtension | None:
+        plan = self.plans.get(plan_arn)
+        found = (e for e in plan.extensions if e.offering_id == offering_id) if plan else ()
+        return next(iter(found), None)
+
     def add_plan_record(self, plan: SimPlan) -> SimPlan:
         with self.lock:
             self.plans[plan.arn] = plan
@@ -266,6 +235,7 @@ class World:
             return cluster
 
     def record_purchase(self, plan: SimPlan, ext: SimExtension) -> None:
+        before = [e.end for e in plan.counted_extensions(self.settings) if e is not ext]
         self.record.purchases.append(
             Purchase(
                 plan_arn=plan.arn,
@@ -276,6 +246,7 @@ class World:
                 duration_hours=ext.duration_hours,
                 start=ext.start,
                 end=ext.end,
+                plan_end_before=max([plan.base_end, *before]),
             )
         )
 

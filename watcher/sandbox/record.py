@@ -1,0 +1,50 @@
+"""The simulator's own account of what happened: purchases, interruptions, faults, calls.
+
+It is written by the simulator as AWS would see things, never by plan-watcher, so the soak
+(bench/soak) can check plan-watcher's behaviour against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass
+class Interruption:
+    kind: str  # "job" | "cluster"
+    consumer: str
+    plan_arn: str
+    at: datetime
+
+
+@dataclass
+class Purchase:
+    plan_arn: str
+    offering_id: str
+    at: datetime
+    fee: Decimal
+    currency: str
+    duration_hours: int
+    start: datetime
+    end: datetime
+    ambiguous: bool = False
+    # The plan's end time just before this purchase (what the extension was bought from).
+    plan_end_before: datetime | None = None
+
+
+@dataclass
+class Record:
+    """What the simulator saw happen, independent of plan-watcher's own account."""
+
+    purchases: list[Purchase] = field(default_factory=list)
+    interruptions: list[Interruption] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def count_fault(self, kind: str) -> None:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def count_call(self, operation: str) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
