@@ -1,0 +1,144 @@
+"""Where notices go: an SNS topic and a webhook. Each `send` is one attempt; it raises
+`ChannelError` on failure and the dispatcher decides about retrying."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from watcher import __version__
+from watcher.notify.notice import Notice
+
+USER_AGENT = f"plan-watcher/{__version__}"
+
+
+class ChannelError(Exception):
+    """One delivery attempt failed; the message never contains a credential."""
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, notice: Notice) -> None:
+        """Deliver `notice` once; raise ChannelError if it was not accepted."""
+        ...
+
+
+def _region_of(topic_arn: str) -> str:
+    # arn:aws:sns:REGION:ACCOUNT:NAME
+    return topic_arn.split(":")[3]
+
+
+class SnsChannel:
+    """Publishes each notice to a topic: Subject a short title, Message the notice's JSON,
+    and a `kind` message attribute that subscription filter policies can match on.
+
+    Uses the ambient AWS credentials (the runtime role), never a target's assumed role.
+    """
+
+    name = "sns"
+
+    def __init__(self, topic_arn: str, *, timeout: float = 10.0) -> None:
+        self.topic_arn = topic_arn
+        self._timeout = timeout
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _sns(self) -> Any:
+        # Built on first use, in the sending thread: nothing touches AWS at start-up.
+        with self._lock:
+            if self._client is None:
+                config = BotoConfig(
+                    retries={"mode": "standard", "total_max_attempts": 1},
+                    connect_timeout=self._timeout,
+                    read_timeout=self._timeout,
+                    user_agent_extra=USER_AGENT,
+                )
+                session = boto3.Session(region_name=_region_of(self.topic_arn))
+                self._client = session.client("sns", config=config)
+            return self._client
+
+    def send(self, notice: Notice) -> None:
+        try:
+            self._sns().publish(
+                TopicArn=self.topic_arn,
+                Subject=notice.subject,
+                Message=json.dumps(notice.to_json()),
+                MessageAttributes={
+                    "kind": {"DataType": "String", "StringValue": notice.kind.value},
+                    "target": {"DataType": "String", "StringValue": notice.target},
+                    "mode": {"DataType": "String", "StringValue": notice.mode.value},
+                },
+            )
+        except Exception as exc:  # botocore's errors, credentials, the network: all one here
+            raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
+
+
+class WebhookChannel:
+    """POSTs each notice's JSON to a URL. With `token_env`, the header `header` carries the
+    value of that environment variable, read at every send (so a rotated token is picked up)
+    and never logged. Redirects are not followed; any 2xx is success."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        token_env: str | None = None,
+        header: str = "Authorization",
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"webhook url {url!r} is not an http(s) URL")
+        self.url = url
+        self._parts = parts
+        self._timeout = timeout
+        self._token_env = token_env
+        self._header = header
+        self._environ = environ if environ is not None else os.environ
+
+    def _headers(self, body: bytes) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            "User-Agent": USER_AGENT,
+        }
+        if self._token_env:
+            token = self._environ.get(self._token_env)
+            if not token:
+                raise ChannelError(f"environment variable {self._token_env} is not set")
+            headers[self._header] = token
+        return headers
+
+    def send(self, notice: Notice) -> None:
+        body = json.dumps(notice.to_json()).encode()
+        headers = self._headers(body)
+        parts = self._parts
+        connection_type = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        connection = connection_type(parts.hostname or "", parts.port, timeout=self._timeout)
+        try:
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            connection.close()
+        if not 200 <= response.status < 300:
+            raise ChannelError(f"HTTP {response.status} {response.reason}")
