@@ -1,0 +1,115 @@
+"""Shared pieces for the notification tests: a local webhook receiver and an in-memory channel.
+
+This module holds no tests itself; pytest collects it and finds none.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from watcher.notify.channels import ChannelError
+from watcher.notify.notice import Notice
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint on a free local port that answers with scripted statuses.
+
+    `statuses` are used in order, then 200. With `hold` set, every request waits (after it
+    was recorded and `arrived` set) until `release` is set.
+    """
+
+    statuses: list[int] = field(default_factory=list)
+    hold: bool = False
+    received: list[Received] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    answered: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+
+    def status(self) -> int:
+        return self.statuses.pop(0) if self.statuses else 200
+
+
+@contextmanager
+def webhook_receiver(
+    statuses: list[int] | None = None, *, hold: bool = False
+) -> Iterator[Receiver]:
+    receiver = Receiver(statuses=list(statuses or []), hold=hold)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length))
+            receiver.received.append(Received(self.path, dict(self.headers), body))
+            receiver.arrived.set()
+            if receiver.hold:
+                receiver.release.wait(30)
+            status = receiver.status()
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            receiver.answered.set()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/plan-watcher"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+class MemoryChannel:
+    """A channel that keeps what it is sent; `fail` makes the next sends raise."""
+
+    def __init__(self, name: str = "memory", fail: int = 0) -> None:
+        self.name = name
+        self.fail = fail
+        self.attempts = 0
+        self.sent: list[Notice] = []
+        self._lock = threading.Lock()
+
+    def send(self, notice: Notice) -> None:
+        with self._lock:
+            self.attempts += 1
+            if self.fail > 0:
+                self.fail -= 1
+                raise ChannelError("refused by the test")
+            self.sent.append(notice)
+
+
+class BlockedChannel:
+    """A channel whose every send waits until `release` is set (a hung endpoint)."""
+
+    def __init__(self, name: str = "blocked") -> None:
+        self.name = name
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.sent: list[Notice] = []
+
+    def send(self, notice: Notice) -> None:
+        self.entered.set()
+        self.release.wait(30)
+        self.sent.append(notice)
