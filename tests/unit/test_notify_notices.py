@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,15 @@ from typing import Any
 from watcher.act.journal import Intent, Proposal, ProposalState
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult
 from watcher.config import Mode
-from watcher.model import Decision, DecisionKind, ExtensionOffering, Money, Plan, PlanStatus
+from watcher.model import (
+    Decision,
+    DecisionKind,
+    ExtensionOffering,
+    Money,
+    Plan,
+    PlanStatus,
+    RejectedOffering,
+)
 from watcher.notify.dedupe import Deduper
 from watcher.notify.notice import SUBJECT_LIMIT, NoticeKind, notices_for
 from watcher.results import CycleResult, PlanResult
@@ -258,3 +267,22 @@ def test_admitting_changes_nothing_in_the_notices() -> None:
     cycle = _cycle(_result("a", DecisionKind.OVER_BUDGET))
     notices = notices_for(cycle)
     assert Deduper().admit(cycle, notices) == notices
+
+
+def test_over_budget_names_the_offering_the_budget_refused() -> None:
+    capped = replace(_offering("a"), offering_id="tpeo-capped")
+    refused = replace(_offering("a"), offering_id="tpeo-refused")
+    decision = Decision(
+        _arn("a"),
+        DecisionKind.OVER_BUDGET,
+        "the best acceptable offering tpeo-refused (1 day) would break a budget: budget ml",
+        deadline=DEADLINE,
+        rejected=(
+            RejectedOffering(capped, "over max_upfront_fee"),
+            RejectedOffering(refused, "budget ml: would exceed its limit"),
+        ),
+    )
+    result = PlanResult(_arn("a"), "a", "prod", decision, _plan("a"))
+    [notice] = notices_for(_cycle(result))
+    assert notice.offering_id == "tpeo-refused" and notice.fee == FEE
+    assert notice.to_json()["upfront_fee"] == "9438.72"

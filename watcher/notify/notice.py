@@ -16,7 +16,7 @@ from typing import Any
 from watcher.act.journal import Proposal, ProposalState
 from watcher.act.purchase import PurchaseResult
 from watcher.config import Mode
-from watcher.model import DecisionKind, ExtensionOffering, Money
+from watcher.model import Decision, DecisionKind, ExtensionOffering, Money
 from watcher.results import CycleResult, PlanResult
 
 #: SNS refuses a Subject longer than this.
@@ -115,6 +115,17 @@ def _offer(offering: ExtensionOffering | None) -> str:
     return f"{offering.duration_hours}h for {offering.upfront_fee}"
 
 
+def _refused_by_budget(decision: Decision) -> ExtensionOffering | None:
+    """The offering an over_budget decision turned down: the pure core leaves `chosen` empty
+    and lists it among `rejected`, naming it in the reason."""
+    if decision.chosen is not None:
+        return decision.chosen
+    return next(
+        (r.offering for r in decision.rejected if r.offering.offering_id in decision.reason),
+        None,
+    )
+
+
 def notices_for(cycle: CycleResult) -> list[Notice]:
     """Every notice a finished cycle calls for, in the cycle's plan order (no dedupe here)."""
     found: list[Notice] = []
@@ -155,10 +166,10 @@ def _plan_notices(cycle: CycleResult, result: PlanResult) -> list[Notice]:
         )
     elif decision.kind is DecisionKind.OVER_BUDGET:
         kind = NoticeKind.OVER_BUDGET
-        chosen = decision.chosen
-        if chosen is not None:
-            offering = (chosen.offering_id, chosen.duration_hours, chosen.upfront_fee)
-        summary = f"{who} needs {_offer(chosen)}, which a budget refuses: {decision.reason}"
+        refused = _refused_by_budget(decision)
+        if refused is not None:
+            offering = (refused.offering_id, refused.duration_hours, refused.upfront_fee)
+        summary = f"{who} needs {_offer(refused)}, which a budget refuses: {decision.reason}"
     else:
         return out
     offering_id, hours, fee = offering if offering is not None else (None, None, None)
