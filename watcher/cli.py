@@ -123,6 +123,30 @@ def cmd_history(args: argparse.Namespace) -> int:
     return run_history(config, output_format(args))
 
 
+def _ops(name: str) -> Handler:
+    """A handler from watcher/cli_ops.py, imported when the command runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from watcher import cli_ops
+
+        run: Handler = getattr(cli_ops, name)
+        return run(args)
+
+    return handler
+
+
+def _id_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("id", metavar="ID", help="the proposal id that `proposals` lists")
+
+
+def _all_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--all", action="store_true", help="closed proposals too")
+
+
+def _reason_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--reason", metavar="TEXT", help="why; recorded in the journal")
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from watcher.demo import run_sandbox
 
@@ -136,6 +160,7 @@ class Command:
     handler: Handler
     output: bool = False  # takes --output table|json
     dry_run: bool = False  # takes --dry-run
+    arguments: tuple[Callable[[argparse.ArgumentParser], None], ...] = ()
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -145,6 +170,32 @@ COMMANDS: tuple[Command, ...] = (
     Command("validate", "check the config offline (no AWS calls)", cmd_validate),
     Command("history", "extension history and spend per plan", cmd_history, output=True),
     Command("sandbox", "run against the embedded simulator, no AWS needed", cmd_sandbox),
+    Command(
+        "proposals",
+        "list proposals waiting for approval, and the pause flag",
+        _ops("cmd_proposals"),
+        output=True,
+        arguments=(_all_argument,),
+    ),
+    Command(
+        "approve",
+        "approve a pending proposal (or tag the plan plan-watcher/approve=ID)",
+        _ops("cmd_approve"),
+        arguments=(_id_argument,),
+    ),
+    Command(
+        "reject",
+        "reject a proposal (or tag the plan plan-watcher/reject=ID)",
+        _ops("cmd_reject"),
+        arguments=(_id_argument, _reason_argument),
+    ),
+    Command(
+        "pause",
+        "stop every purchase until resume",
+        _ops("cmd_pause"),
+        arguments=(_reason_argument,),
+    ),
+    Command("resume", "allow purchases again (and reset the circuit breaker)", _ops("cmd_resume")),
 )
 
 
@@ -171,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if command.dry_run:
             sub.add_argument("--dry-run", action="store_true", help="search and decide, never buy")
+        for add in command.arguments:
+            add(sub)
         if command.name == "sandbox":
             sub.add_argument("--speed", type=float, default=7200.0, help="simulated s per s")
             sub.add_argument("--hours", type=float, default=60.0, help="simulated story length")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from watcher.config import Config, Policy
-from watcher.decide import PolicyRules
+from watcher.decide import ApprovalRules, PolicyRules
 
 
 def rules_for(policy: Policy | None) -> PolicyRules | None:
@@ -23,6 +23,11 @@ def rules_for(policy: Policy | None) -> PolicyRules | None:
         max_fee_per_hour=ext.max_fee_per_hour,
         same_availability_zone=ext.same_availability_zone,
         max_extensions=policy.max_extensions,
+        approval=ApprovalRules(
+            fee_tolerance=policy.approval.fee_tolerance,
+            auto_approve_below=policy.approval.auto_approve_below,
+            auto_approve_within=policy.approval.auto_approve_within,
+        ),
     )
 
 

@@ -16,15 +16,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from watcher.act.journal import Fence, IntentState, Journal
-from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy, resolve
+from watcher.act.approvals import ProposalDesk
+from watcher.act.checkout import checkout, reserve
+from watcher.act.journal import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
+from watcher.act.purchase import PurchaseResult, resolve
+from watcher.act.valves import Valves
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.budgets import BudgetSpend, CoveredExtensions, earliest_window_start, spend
 from watcher.clock import Clock
 from watcher.config import Config, Mode
 from watcher.decide import (
-    BudgetState,
     Need,
     PolicyRules,
     assess_demand,
@@ -78,11 +80,14 @@ class Reconciler:
         gate: Callable[[], str | None] | None = None,
         fence: Callable[[], Fence | None] | None = None,
         notifier: Callable[[CycleResult], None] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         """`gate` is asked right before every purchase; a reason it returns blocks the buy
         (the daemon is stopping, purchases are paused, PLAN_WATCHER_MODE=dry-run). `fence`
         gives this replica's leader fence, checked in the intent's conditional write.
-        `notifier` is handed every finished cycle (it must not block)."""
+        `notifier` is handed every finished cycle (it must not block). The valves (kill
+        switch in `environ`, default os.environ; pause flag; breaker; backoff) are checked
+        right before every purchase as well."""
         self.gate = gate
         self.fence = fence
         self.notifier = notifier
@@ -93,6 +98,7 @@ class Reconciler:
         self.log = log or get_logger()
         self._caches: dict[str, TargetCache] = {name: TargetCache() for name in self.gateways}
         self._needs_tags = needs_tags(config)
+        self.valves = Valves(journal, config.safety, environ)
 
     # --- intents ------------------------------------------------------------------------
 
@@ -144,11 +150,19 @@ class Reconciler:
         intents = self.journal.intents_since(earliest_window_start(self.config.budgets, now))
         cycle.budgets = [spend(b, now, covered, intents) for b in self.config.budgets]
         running = {b.budget.name: b for b in cycle.budgets}
+        desk = ProposalDesk(self.journal, now, mode is Mode.DRY_RUN, log)
+        if mode is Mode.ENFORCE:
+            cycle.purchases_blocked = self.valves.blocked()
         due.sort(key=lambda d: (deadline_of(d.plan, d.rules), d.plan.arn))
         for item in due:
-            cycle.results.append(self._decide_and_act(item, mode, running, now, log))
+            cycle.results.append(self._decide_and_act(item, mode, running, now, log, desk, cycle))
 
+        cycle.results = desk.finish(cycle.results)
         cycle.results.sort(key=lambda r: (r.target, r.plan_name))
+        cycle.proposals_closed = desk.closed
+        cycle.proposals = self.journal.proposals(LIVE_PROPOSAL_STATES)
+        cycle.paused = self.valves.paused()
+        cycle.failures_in_a_row = self.valves.failures_in_a_row()
         cycle.finished_at = self.clock.now()
         for result in cycle.results:
             self._log_decision(log, result)
@@ -248,7 +262,14 @@ class Reconciler:
         )
 
     def _decide_and_act(
-        self, item: _Due, mode: Mode, running: dict[str, BudgetSpend], now: datetime, log: Any
+        self,
+        item: _Due,
+        mode: Mode,
+        running: dict[str, BudgetSpend],
+        now: datetime,
+        log: Any,
+        desk: ProposalDesk,
+        cycle: CycleResult,
     ) -> PlanResult:
         plan, rules = item.plan, item.rules
         covering = [running[b.name] for b in self.config.budgets_for(rules.name)]
@@ -277,56 +298,42 @@ class Reconciler:
             tuple(item.offerings),
             tags=item.tags,
         )
+        if rules.action == "propose":
+            handled = desk.handle(plan, rules, decision, item.gateway)
+            decision = handled.decision
+            result = replace(
+                result,
+                decision=decision,
+                proposal=handled.proposal,
+                proposal_created=handled.created,
+            )
         if decision.kind is not DecisionKind.EXTENDED or decision.chosen is None:
             return result
-        blocked = self.gate() if self.gate is not None else None
-        if blocked:
-            held = replace(
-                decision,
-                kind=DecisionKind.WOULD_EXTEND,
-                reason=f"{decision.reason}; not bought: {blocked}",
-            )
-            return replace(result, decision=held)
-        plan_log = log.bind(plan=plan.name, target=plan.target)
-        fence = self.fence() if self.fence is not None else None
-        outcome = buy(
-            item.gateway, self.journal, plan, decision.chosen, self.clock.now(), plan_log, fence
+        done = checkout(
+            item.gateway,
+            self.journal,
+            self.valves,
+            plan,
+            decision,
+            self.clock.now,
+            log.bind(plan=plan.name, target=plan.target),
+            self.gate() if self.gate is not None else None,
+            self.fence,
         )
+        if done.breaker is not None:
+            cycle.purchases_blocked = done.breaker.describe()
+        outcome = done.purchase
+        if outcome is None:
+            return replace(result, decision=done.decision)
         if outcome.result in (PurchaseResult.BOUGHT, PurchaseResult.AMBIGUOUS):
             for budget in covering:
-                running[budget.budget.name] = _reserve(budget, decision.chosen)
-        return replace(result, decision=_after_purchase(decision, outcome), purchase=outcome)
+                running[budget.budget.name] = reserve(budget, decision.chosen)
+        proposal = result.proposal
+        if proposal is not None:
+            proposal = desk.purchased(proposal, outcome)
+        return replace(result, decision=done.decision, purchase=outcome, proposal=proposal)
 
     def _log_decision(self, log: Any, result: PlanResult) -> None:
         fields = decision_fields(result)
         level = "error" if result.decision.kind is DecisionKind.ERROR else "info"
         getattr(log.bind(plan=result.plan_name, target=result.target), level)("decision", **fields)
-
-
-def _reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:
-    state = budget.state
-    if state.spent.currency != offering.upfront_fee.currency:
-        return budget
-    return replace(
-        budget,
-        state=BudgetState(state.name, state.limit, state.spent + offering.upfront_fee),
-    )
-
-
-def _after_purchase(decision: Decision, outcome: PurchaseOutcome) -> Decision:
-    chosen = decision.chosen
-    assert chosen is not None
-    if outcome.result is PurchaseResult.BOUGHT:
-        return replace(decision, reason=f"bought {chosen.offering_id}: {decision.reason}")
-    if outcome.result is PurchaseResult.FAILED:
-        return replace(
-            decision,
-            kind=DecisionKind.ERROR,
-            reason=f"purchase of {chosen.offering_id} failed: {outcome.detail}",
-        )
-    return replace(
-        decision,
-        kind=DecisionKind.IN_FLIGHT,
-        reason=f"purchase of {chosen.offering_id}: {outcome.detail}; nothing more is bought "
-        "for this plan until AWS's record settles it",
-    )

@@ -6,6 +6,8 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from watcher.act.journal import Proposal
+from watcher.act.valves import Pause
 from watcher.model import DecisionKind
 from watcher.results import CycleResult, PlanResult
 
@@ -53,8 +55,37 @@ def decision_fields(result: PlanResult) -> dict[str, Any]:
             for r in decision.rejected
         ],
         "purchase": result.purchase.result.value if result.purchase else None,
+        "proposal_id": result.proposal.proposal_id if result.proposal else None,
     }
     return fields
+
+
+def proposal_fields(proposal: Proposal) -> dict[str, Any]:
+    """One proposal as JSON (`proposals` in cycle JSON and `plan-watcher proposals`)."""
+    return {
+        "proposal_id": proposal.proposal_id,
+        "state": proposal.state.value,
+        "plan_arn": proposal.plan_arn,
+        "plan_name": proposal.plan_name,
+        "target": proposal.target,
+        "plan_end": _iso(proposal.plan_end),
+        "offering_id": proposal.offering_id,
+        "duration_hours": proposal.duration_hours,
+        "upfront_fee": str(proposal.fee.amount),
+        "currency": proposal.fee.currency,
+        "reason": proposal.reason,
+        "created_at": _iso(proposal.created_at),
+        "expires_at": _iso(proposal.expires_at),
+        "decided_by": proposal.decided_by or None,
+        "decided_at": _iso(proposal.decided_at),
+        "note": proposal.note or None,
+    }
+
+
+def pause_fields(pause: Pause | None) -> dict[str, Any] | None:
+    if pause is None:
+        return None
+    return {"reason": pause.reason, "by": pause.by, "at": _iso(pause.at)}
 
 
 def cycle_json(cycle: CycleResult) -> dict[str, Any]:
@@ -63,6 +94,8 @@ def cycle_json(cycle: CycleResult) -> dict[str, Any]:
         "mode": cycle.mode.value,
         "decisions": [decision_fields(r) for r in cycle.results],
         "errors": list(cycle.errors),
+        "proposals": [proposal_fields(p) for p in cycle.proposals],
+        "purchases_paused": pause_fields(cycle.paused),
     }
 
 
@@ -110,6 +143,24 @@ def render_table(cycle: CycleResult) -> str:
             for rejected in r.decision.rejected:
                 text = f"rejected {rejected.offering.offering_id}: {rejected.reason}"
                 lines.extend(wrapped(text, " " * 4, " " * 8))
+    lines.extend(proposal_lines(cycle.proposals, now))
+    if cycle.paused is not None:
+        lines.extend(wrapped(f"PAUSED: {cycle.paused.describe()}; `plan-watcher resume` ends it"))
     for error in cycle.errors:
         lines.extend(wrapped(f"error: {error}"))
     return "\n".join(lines)
+
+
+def proposal_lines(proposals: list[Proposal], now: datetime) -> list[str]:
+    """A table of proposals: id, state, plan, price, time to expiry, who decided."""
+    if not proposals:
+        return []
+    header = f"{'PROPOSAL':<11} {'STATE':<10} {'PLAN':<26} {'PRICE':>24} {'EXPIRES':>8} BY"
+    lines = ["", header, "-" * len(header)]
+    for p in proposals:
+        price = f"{p.fee} / {p.duration_hours}h"
+        lines.append(
+            f"{p.proposal_id:<11} {p.state.value:<10} {p.plan_name[:26]:<26} {price[:24]:>24} "
+            f"{_left(now, p.expires_at):>8} {p.decided_by or '-'}"
+        )
+    return lines

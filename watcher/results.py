@@ -8,6 +8,7 @@ from datetime import datetime
 
 from watcher.act.journal import Proposal
 from watcher.act.purchase import PurchaseOutcome
+from watcher.act.valves import Pause
 from watcher.budgets import BudgetSpend
 from watcher.config import Mode
 from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan
@@ -46,6 +47,12 @@ class CycleResult:
     proposals_closed: list[Proposal] = field(default_factory=list)
     #: Why purchases are held this cycle (paused, circuit breaker, kill switch), if they are.
     purchases_blocked: str | None = None
+    #: Live (pending or approved) proposals at the end of the cycle, oldest first.
+    proposals: list[Proposal] = field(default_factory=list)
+    #: The pause flag at the end of the cycle (set by `plan-watcher pause` or the breaker).
+    paused: Pause | None = None
+    #: Purchase failures in a row so far (the circuit breaker's count).
+    failures_in_a_row: int = 0
 
     @property
     def failed(self) -> bool:

@@ -418,7 +418,8 @@ def test_error_when_history_keeps_failing_and_other_plans_go_on(
 def test_error_when_the_purchase_is_refused_then_bought_next_cycle(
     make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    """A definite refusal (throttled: AWS did nothing) is `error`; the next cycle retries."""
+    """A definite refusal (throttled: AWS did nothing) is `error`; the first cycle after the
+    retry backoff (safety.retry_backoff, 15m by default) retries."""
     from watcher.sandbox.faults import Faults
 
     faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", plan="llm-a")])
@@ -439,7 +440,7 @@ def test_error_when_the_purchase_is_refused_then_bought_next_cycle(
     }
     assert states == {"llm-a": IntentState.FAILED, "llm-b": IntentState.BOUGHT}
 
-    clock.advance(minutes=5)
+    clock.advance(minutes=16)
     again, calls = engine.cycle()
 
     assert kinds(again)["llm-a"] == "extended"

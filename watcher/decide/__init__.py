@@ -24,7 +24,7 @@ from watcher.decide.durations import (
 )
 from watcher.decide.offers import START_TOLERANCE, expected_currency, offering_problems
 from watcher.decide.pipeline import decide
-from watcher.decide.rules import Action, BudgetState, Mode, Need, PolicyRules, Prefer
+from watcher.decide.rules import Action, ApprovalRules, BudgetState, Mode, Need, PolicyRules, Prefer
 from watcher.decide.triage import triage
 from watcher.decide.windows import deadline_of, window_start
 
@@ -34,6 +34,7 @@ __all__ = [
     "MAX_EXTENSION_HOURS",
     "START_TOLERANCE",
     "Action",
+    "ApprovalRules",
     "BudgetState",
     "Mode",
     "Need",

@@ -7,8 +7,9 @@ YAML is shaped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from watcher.model import Money
@@ -16,6 +17,15 @@ from watcher.model import Money
 Action = Literal["extend", "propose", "notify", "ignore"]
 Prefer = Literal["cheapest", "shortest_covering", "longest_within_caps"]
 Mode = Literal["enforce", "dry-run"]
+
+
+@dataclass(frozen=True)
+class ApprovalRules:
+    """A policy's `approval` section (used under `action: propose`)."""
+
+    fee_tolerance: Decimal = Decimal("0.05")
+    auto_approve_below: Money | None = None
+    auto_approve_within: timedelta = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class PolicyRules:
     max_fee_per_hour: Money | None = None
     same_availability_zone: bool = True
     max_extensions: int | None = None
+    approval: ApprovalRules = field(default_factory=ApprovalRules)
 
 
 @dataclass(frozen=True)

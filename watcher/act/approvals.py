@@ -1,0 +1,385 @@
+"""Proposals under `action: propose`: create, approve (by tag or automatically), replace,
+expire and settle them in the journal, as the pure `judge` says. One `ProposalDesk` per cycle.
+
+A human approves with `plan-watcher approve ID` (watcher/cli_ops.py) or by tagging the plan
+`plan-watcher/approve=ID` in AWS; rejection is the same with `reject`. In dry-run nothing here
+writes to the journal or AWS: decisions only say what would happen.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from watcher.act.approval_tags import APPROVE_TAG, REJECT_TAG, how_to_approve, take_tags
+from watcher.act.journal import (
+    LIVE_PROPOSAL_STATES,
+    IntentState,
+    Journal,
+    Proposal,
+    ProposalState,
+)
+from watcher.act.purchase import PurchaseOutcome, PurchaseResult
+from watcher.aws.sagemaker import SageMakerGateway
+from watcher.decide import PolicyRules, deadline_of
+from watcher.decide.approval import Offer, Standing, Step, Verdict, judge
+from watcher.decide.text import iso, money
+from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
+from watcher.results import PlanResult
+
+SEEN_REJECTIONS_KEY = "proposals.rejections_seen_until"
+PENDING = frozenset({ProposalState.PENDING})
+LIVE = frozenset(LIVE_PROPOSAL_STATES)
+#: Decisions that mean a plan no longer needs the extension its proposal was for.
+NOT_NEEDED = frozenset({DecisionKind.NO_DEMAND, DecisionKind.DEMAND_COVERED, DecisionKind.NOT_DUE})
+
+
+def new_proposal_id() -> str:
+    """Short enough to type, random enough never to repeat in one journal: p-1a2b3c4d."""
+    return "p-" + secrets.token_hex(4)
+
+
+@dataclass
+class Handled:
+    """What the proposal flow made of one due plan."""
+
+    decision: Decision
+    proposal: Proposal | None = None
+    created: bool = False
+    buy: ExtensionOffering | None = None
+
+
+class ProposalDesk:
+    """The proposal side of one cycle: live proposals loaded once, every change journalled."""
+
+    def __init__(self, journal: Journal, now: datetime, dry_run: bool, log: Any) -> None:
+        self.journal = journal
+        self.now = now
+        self.dry_run = dry_run
+        self.log = log
+        self.closed: list[Proposal] = []
+        self._handled: set[str] = set()
+        self._live = {p.plan_arn: p for p in journal.proposals(LIVE)}
+        self._rejected = {
+            (p.plan_arn, p.plan_end): p
+            for p in journal.proposals(frozenset({ProposalState.REJECTED}))
+        }
+
+    # --- one due plan -------------------------------------------------------------------
+
+    def handle(
+        self, plan: Plan, rules: PolicyRules, decision: Decision, gateway: SageMakerGateway
+    ) -> Handled:
+        """Run the proposal flow for a due plan whose policy says propose; `decision` is what
+        `choose` made of this cycle's offerings."""
+        log = self.log.bind(plan=plan.name, target=plan.target)
+        live = self._live.get(plan.arn)
+        if live is not None and not self.dry_run:
+            live = self._read_tags(live, plan, gateway, log)
+        if live is None:
+            rejected = self._rejected.get((plan.arn, plan.end_time))
+            if rejected is not None:
+                return Handled(_refused(decision, rejected))
+        offer = None
+        if decision.kind is DecisionKind.PROPOSED and decision.chosen is not None:
+            offer = Offer(decision.chosen.upfront_fee, decision.chosen.duration_hours)
+        deadline = deadline_of(plan, rules)
+        standing = None
+        if live is not None:
+            standing = Standing(
+                live.fee, live.duration_hours, live.plan_end, live.state is ProposalState.APPROVED
+            )
+        verdict = judge(standing, plan.end_time, deadline, self.now, offer, rules.approval)
+        if live is not None:
+            self._handled.add(live.proposal_id)
+        prefix = ""
+        if verdict.step is Step.REPLACE and live is not None:
+            replaced = self._close(live, ProposalState.SUPERSEDED, verdict.reason, log)
+            prefix = f"proposal {live.proposal_id} superseded ({verdict.reason}); "
+            if replaced is None:
+                return Handled(_note(decision, prefix + "a newer state was found; see next cycle"))
+            live, standing = None, None
+            verdict = judge(None, plan.end_time, deadline, self.now, offer, rules.approval)
+        if verdict.step is Step.EXPIRE:
+            if live is not None:
+                self._close(live, ProposalState.EXPIRED, verdict.reason, log)
+            return Handled(_expired(decision, live, verdict))
+        if verdict.step is Step.WAIT:
+            return self._wait(decision, live, verdict, prefix)
+        if verdict.step is Step.CREATE:
+            if self.dry_run:
+                would = "would propose it" + (
+                    " and approve it automatically" if verdict.auto else ""
+                )
+                return Handled(_note(decision, f"{prefix}dry-run: {would} ({verdict.reason})"))
+            created = self._create(plan, decision, deadline, prefix, log)
+            if created is None:
+                return Handled(_note(decision, prefix + "another proposal was recorded meanwhile"))
+            if not verdict.auto:
+                return Handled(_note(decision, prefix + _waiting(created)), created, created=True)
+            live, prefix = created, prefix + f"proposed as {created.proposal_id}; "
+            verdict = Verdict(Step.BUY, verdict.reason, auto=True)
+            handled = self._buy(decision, rules, live, verdict, prefix, log)
+            handled.created = True
+            return handled
+        assert live is not None and verdict.step is Step.BUY
+        return self._buy(decision, rules, live, verdict, prefix, log)
+
+    def _wait(
+        self, decision: Decision, live: Proposal | None, verdict: Verdict, prefix: str
+    ) -> Handled:
+        if live is None:
+            return Handled(_note(decision, prefix.removesuffix("; ")))
+        if decision.kind is DecisionKind.PROPOSED:
+            return Handled(_note(decision, prefix + _waiting(live)), live)
+        text = f"{prefix}proposal {live.proposal_id} ({live.state.value}) is kept: {verdict.reason}"
+        return Handled(_note(decision, text), live)
+
+    def _buy(
+        self,
+        decision: Decision,
+        rules: PolicyRules,
+        live: Proposal,
+        verdict: Verdict,
+        prefix: str,
+        log: Any,
+    ) -> Handled:
+        assert decision.chosen is not None
+        if self.dry_run:
+            how = "would approve it automatically and buy" if verdict.auto else "would buy"
+            text = f"{prefix}proposal {live.proposal_id} is {live.state.value}; dry-run: {how}"
+            return Handled(_with(decision, DecisionKind.WOULD_EXTEND, text), live)
+        if verdict.auto:
+            below = rules.approval.auto_approve_below
+            by = f"auto:below {money(below)}" if below is not None else "auto"
+            approved = self._transition(live, PENDING, ProposalState.APPROVED, by, verdict.reason)
+            if approved is None:
+                return Handled(_note(decision, prefix + "the proposal changed meanwhile"), live)
+            log.info("proposal_auto_approved", proposal_id=live.proposal_id, reason=verdict.reason)
+            live = approved
+        text = (
+            f"{prefix}buying under proposal {live.proposal_id}, approved by {live.decided_by}: "
+            f"{decision.reason}"
+        )
+        return Handled(_with(decision, DecisionKind.EXTENDED, text), live, buy=decision.chosen)
+
+    # --- after the purchase and at the end of the cycle ---------------------------------
+
+    def purchased(self, proposal: Proposal, outcome: PurchaseOutcome) -> Proposal:
+        """Record that the approved extension was bought; other outcomes keep it approved."""
+        if outcome.result is not PurchaseResult.BOUGHT:
+            return proposal
+        done = self._transition(
+            proposal,
+            frozenset({ProposalState.APPROVED}),
+            ProposalState.PURCHASED,
+            "plan-watcher",
+            f"bought {outcome.intent.offering_id} for {money(outcome.intent.fee)}",
+        )
+        if done is None:
+            return proposal
+        self.log.info(
+            "proposal_purchased", plan=proposal.plan_name, proposal_id=proposal.proposal_id
+        )
+        return done
+
+    def finish(self, results: list[PlanResult]) -> list[PlanResult]:
+        """Settle live proposals whose plan did not go through `handle` this cycle (expired,
+        no longer needed, plan end moved) and attach the live ones to their plans' results."""
+        by_plan = {r.plan_arn: r for r in results}
+        for proposal in list(self._live.values()):
+            if proposal.proposal_id in self._handled:
+                continue
+            self._settle(proposal, by_plan.get(proposal.plan_arn))
+        self._note_rejections_by_command()
+        live = (
+            {p.plan_arn: p for p in self.journal.proposals(LIVE)}
+            if not self.dry_run
+            else {p.plan_arn: p for p in self._live.values()}
+        )
+        return [
+            replace(r, proposal=live[r.plan_arn])
+            if r.proposal is None and r.plan_arn in live
+            else r
+            for r in results
+        ]
+
+    def _settle(self, proposal: Proposal, result: PlanResult | None) -> None:
+        log = self.log.bind(plan=proposal.plan_name, target=proposal.target)
+        plan = result.plan if result is not None else None
+        if plan is not None and plan.end_time != proposal.plan_end:
+            if self._bought(proposal):
+                if not self.dry_run:
+                    self._transition(
+                        proposal,
+                        frozenset({ProposalState.APPROVED}),
+                        ProposalState.PURCHASED,
+                        "plan-watcher",
+                        "the purchase settled as bought from AWS's record",
+                    )
+                return
+            why = f"the plan's end moved from {iso(proposal.plan_end)} to {iso(plan.end_time)}"
+            self._close(proposal, ProposalState.SUPERSEDED, why, log)
+        elif (result is not None and result.decision.kind is DecisionKind.EXPIRED) or (
+            result is None and self.now >= proposal.expires_at
+        ):
+            why = f"not bought by the last safe purchase moment {iso(proposal.expires_at)}"
+            self._close(proposal, ProposalState.EXPIRED, why + "; approvals fail closed", log)
+        elif result is not None and result.decision.kind in NOT_NEEDED | {DecisionKind.UNMANAGED}:
+            why = f"no longer needed: the plan's decision is now {result.decision.kind.value}"
+            self._close(proposal, ProposalState.SUPERSEDED, why, log)
+
+    def _bought(self, proposal: Proposal) -> bool:
+        return any(
+            i.plan_arn == proposal.plan_arn
+            and i.plan_end == proposal.plan_end
+            and i.state is IntentState.BOUGHT
+            for i in self.journal.intents_since(proposal.created_at)
+        )
+
+    def _note_rejections_by_command(self) -> None:
+        """Rejections made with `plan-watcher reject` since the last cycle that noticed any go
+        into `proposals_closed`, so they are announced once."""
+        if self.dry_run:
+            return
+        seen = self.journal.get_setting(SEEN_REJECTIONS_KEY)
+        since = datetime.fromisoformat(seen) if seen else None
+        fresh = [
+            p
+            for p in self.journal.proposals(frozenset({ProposalState.REJECTED}))
+            if p.decided_by.startswith("cli:")
+            and p.decided_at is not None
+            and (since is None or p.decided_at > since)
+        ]
+        if not fresh:
+            return
+        self.closed.extend(fresh)
+        latest = max(p.decided_at for p in fresh if p.decided_at is not None)
+        self.journal.set_setting(SEEN_REJECTIONS_KEY, latest.isoformat())
+
+    # --- journal and tags ---------------------------------------------------------------
+
+    def _create(
+        self, plan: Plan, decision: Decision, deadline: datetime, prefix: str, log: Any
+    ) -> Proposal | None:
+        chosen = decision.chosen
+        assert chosen is not None
+        reason = decision.reason
+        if prefix:
+            reason = f"{prefix}{reason}"
+        proposal = Proposal(
+            proposal_id=new_proposal_id(),
+            plan_arn=plan.arn,
+            plan_name=plan.name,
+            target=plan.target,
+            plan_end=plan.end_time,
+            offering_id=chosen.offering_id,
+            duration_hours=chosen.duration_hours,
+            fee=chosen.upfront_fee,
+            reason=reason,
+            created_at=self.now,
+            expires_at=deadline,
+        )
+        if not self.journal.add_proposal(proposal):
+            return None
+        self._live[plan.arn] = proposal
+        self._handled.add(proposal.proposal_id)
+        log.info(
+            "proposal_created",
+            proposal_id=proposal.proposal_id,
+            offering_id=chosen.offering_id,
+            duration_hours=chosen.duration_hours,
+            upfront_fee=str(chosen.upfront_fee.amount),
+            currency=chosen.upfront_fee.currency,
+            expires_at=iso(deadline),
+        )
+        return proposal
+
+    def _transition(
+        self,
+        proposal: Proposal,
+        expected: frozenset[ProposalState],
+        to: ProposalState,
+        by: str,
+        note: str,
+    ) -> Proposal | None:
+        updated = self.journal.transition_proposal(
+            proposal.proposal_id, expected, to, by, note, self.now
+        )
+        if updated is None:
+            return None
+        if updated.live:
+            self._live[updated.plan_arn] = updated
+        else:
+            self._live.pop(updated.plan_arn, None)
+        return updated
+
+    def _close(self, proposal: Proposal, to: ProposalState, why: str, log: Any) -> Proposal | None:
+        if self.dry_run:
+            return proposal
+        closed = self._transition(proposal, LIVE, to, "plan-watcher", why)
+        if closed is not None:
+            self.closed.append(closed)
+            log.info(f"proposal_{to.value}", proposal_id=proposal.proposal_id, reason=why)
+        return closed
+
+    def _read_tags(
+        self, live: Proposal, plan: Plan, gateway: SageMakerGateway, log: Any
+    ) -> Proposal | None:
+        """Act on the plan's approve/reject tag for `live`; None when it was rejected."""
+        action = take_tags(gateway, plan.arn, live.proposal_id, log)
+        if action == "reject":
+            rejected = self._transition(
+                live, LIVE, ProposalState.REJECTED, "tag", f"tag {REJECT_TAG}"
+            )
+            if rejected is None:
+                return live
+            self.closed.append(rejected)
+            self._rejected[(rejected.plan_arn, rejected.plan_end)] = rejected
+            log.info("proposal_rejected", proposal_id=live.proposal_id, by="tag")
+            return None
+        if action == "approve" and live.state is ProposalState.PENDING:
+            approved = self._transition(
+                live, PENDING, ProposalState.APPROVED, "tag", f"tag {APPROVE_TAG}"
+            )
+            if approved is not None:
+                log.info("proposal_approved", proposal_id=live.proposal_id, by="tag")
+                return approved
+        return live
+
+
+def _with(decision: Decision, kind: DecisionKind, reason: str) -> Decision:
+    return replace(decision, kind=kind, reason=reason)
+
+
+def _note(decision: Decision, text: str) -> Decision:
+    return replace(decision, reason=f"{decision.reason}; {text}" if text else decision.reason)
+
+
+def _waiting(proposal: Proposal) -> str:
+    return (
+        f"proposal {proposal.proposal_id} is {proposal.state.value} since "
+        f"{iso(proposal.created_at)} and expires at {iso(proposal.expires_at)}; "
+        + how_to_approve(proposal.proposal_id)
+    )
+
+
+def _refused(decision: Decision, rejected: Proposal) -> Decision:
+    at = iso(rejected.decided_at) if rejected.decided_at else "?"
+    note = f" ({rejected.note})" if rejected.note else ""
+    return replace(
+        decision,
+        kind=DecisionKind.NO_OFFERING,
+        chosen=None,
+        reason=(
+            f"proposal {rejected.proposal_id} was rejected by {rejected.decided_by} at {at}"
+            f"{note}; nothing more is proposed for this plan until its end time changes"
+        ),
+    )
+
+
+def _expired(decision: Decision, live: Proposal | None, verdict: Verdict) -> Decision:
+    which = f"proposal {live.proposal_id} expired: " if live is not None else ""
+    return replace(decision, kind=DecisionKind.EXPIRED, chosen=None, reason=which + verdict.reason)

@@ -1,0 +1,86 @@
+"""The last steps before and after `buy()`: every valve is asked right before the purchase,
+and the outcome feeds the circuit breaker, the plan's backoff and the running budgets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from watcher.act.journal import Fence, Journal
+from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy
+from watcher.act.valves import Pause, Valves
+from watcher.aws.sagemaker import SageMakerGateway
+from watcher.budgets import BudgetSpend
+from watcher.decide import BudgetState
+from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
+
+
+@dataclass(frozen=True)
+class Checkout:
+    decision: Decision
+    purchase: PurchaseOutcome | None = None
+    breaker: Pause | None = None  # set when this purchase's failure opened the breaker
+
+
+def checkout(
+    gateway: SageMakerGateway,
+    journal: Journal,
+    valves: Valves,
+    plan: Plan,
+    decision: Decision,
+    now: Callable[[], datetime],
+    log: Any,
+    gate: str | None,
+    fence: Callable[[], Fence | None] | None,
+) -> Checkout:
+    """Buy `decision.chosen` unless something holds it: `gate` (the daemon is stopping), the
+    kill switch or the pause flag (reported would_extend, "not bought: ..."), or the plan's
+    backoff after failed purchases (reported error)."""
+    chosen = decision.chosen
+    assert chosen is not None and decision.deadline is not None
+    blocked = gate or valves.blocked()
+    if blocked:
+        held = f"{decision.reason}; not bought: {blocked}"
+        return Checkout(replace(decision, kind=DecisionKind.WOULD_EXTEND, reason=held))
+    moment = now()
+    waiting = valves.holding(plan.arn, plan.end_time, decision.deadline, moment)
+    if waiting:
+        held = f"the last purchase for this plan failed; {waiting}; then: {decision.reason}"
+        return Checkout(replace(decision, kind=DecisionKind.ERROR, reason=held))
+    outcome = buy(gateway, journal, plan, chosen, moment, log, fence() if fence else None)
+    breaker = valves.record(
+        plan.arn, plan.end_time, decision.deadline, outcome.result, outcome.detail, now(), log
+    )
+    return Checkout(_after_purchase(decision, outcome), outcome, breaker)
+
+
+def reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:
+    """`budget` with `offering`'s fee counted as spent (a purchase made or maybe made)."""
+    state = budget.state
+    if state.spent.currency != offering.upfront_fee.currency:
+        return budget
+    return replace(
+        budget,
+        state=BudgetState(state.name, state.limit, state.spent + offering.upfront_fee),
+    )
+
+
+def _after_purchase(decision: Decision, outcome: PurchaseOutcome) -> Decision:
+    chosen = decision.chosen
+    assert chosen is not None
+    if outcome.result is PurchaseResult.BOUGHT:
+        return replace(decision, reason=f"bought {chosen.offering_id}: {decision.reason}")
+    if outcome.result is PurchaseResult.FAILED:
+        return replace(
+            decision,
+            kind=DecisionKind.ERROR,
+            reason=f"purchase of {chosen.offering_id} failed: {outcome.detail}",
+        )
+    return replace(
+        decision,
+        kind=DecisionKind.IN_FLIGHT,
+        reason=f"purchase of {chosen.offering_id}: {outcome.detail}; nothing more is bought "
+        "for this plan until AWS's record settles it",
+    )

@@ -1,0 +1,196 @@
+"""Operator commands on the journal, with no AWS calls: proposals, approve, reject, pause,
+resume. Each `cmd_*` takes the parsed arguments and returns the exit code (SPEC section 2:
+0 ok, 1 failed, 2 bad config or usage); watcher/cli.py registers them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+
+from watcher.act.journal import LIVE_PROPOSAL_STATES, Journal, Proposal, ProposalState
+from watcher.act.valves import Valves
+from watcher.app import open_journal
+from watcher.clock import Clock, SystemClock
+from watcher.config import Config
+from watcher.decide.approval import fee_ceiling
+from watcher.decide.text import iso, money
+from watcher.observe.logs import configure, get_logger
+from watcher.report import pause_fields, proposal_fields, proposal_lines
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+
+#: The clock the operator commands stamp decisions with (tests replace it).
+clock: Clock = SystemClock()
+
+
+def operator() -> str:
+    """Who is running the command, as recorded in `decided_by`: cli:<USER>."""
+    return "cli:" + (os.environ.get("USER") or os.environ.get("USERNAME") or "unknown")
+
+
+def _with_journal(
+    args: argparse.Namespace, work: Callable[[Config, Journal, datetime], int]
+) -> int:
+    from watcher.cli import load_config_or_report
+
+    config = load_config_or_report(args)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    configure(config.logging.level.value, config.logging.format.value, sys.stderr)
+    journal = open_journal(config)
+    try:
+        return work(config, journal, clock.now())
+    finally:
+        journal.close()
+
+
+def _fail(message: str) -> int:
+    print(f"plan-watcher: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# --- proposals ---------------------------------------------------------------------------
+
+
+def cmd_proposals(args: argparse.Namespace) -> int:
+    def work(config: Config, journal: Journal, now: datetime) -> int:
+        states = None if args.all else frozenset(LIVE_PROPOSAL_STATES)
+        found = journal.proposals(states)
+        valves = Valves(journal, config.safety)
+        pause = valves.paused()
+        if _format(args) == "json":
+            report = {
+                "proposals": [proposal_fields(p) for p in found],
+                "purchases_paused": pause_fields(pause),
+                "purchase_failures_in_a_row": valves.failures_in_a_row(),
+            }
+            print(json.dumps(report, indent=2))
+            return EXIT_OK
+        lines = proposal_lines(found, now)[1:] or ["no proposals" + ("" if args.all else " open")]
+        if pause is not None:
+            lines.append(f"PAUSED: {pause.describe()}; `plan-watcher resume` ends it")
+        print("\n".join(lines))
+        return EXIT_OK
+
+    return _with_journal(args, work)
+
+
+def _format(args: argparse.Namespace) -> str:
+    from watcher.cli import output_format
+
+    return output_format(args)
+
+
+# --- approve / reject --------------------------------------------------------------------
+
+
+def _decidable(
+    journal: Journal, proposal_id: str, allowed: frozenset[ProposalState]
+) -> Proposal | str:
+    proposal = journal.proposal(proposal_id)
+    if proposal is None:
+        return (
+            f"no proposal {proposal_id!r} in the journal (list them with `plan-watcher proposals`)"
+        )
+    if proposal.state not in allowed:
+        by = f" by {proposal.decided_by}" if proposal.decided_by else ""
+        at = f" at {iso(proposal.decided_at)}" if proposal.decided_at else ""
+        return f"proposal {proposal_id} is {proposal.state.value}{by}{at}, not pending"
+    return proposal
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    def work(config: Config, journal: Journal, now: datetime) -> int:
+        found = _decidable(journal, args.id, frozenset({ProposalState.PENDING}))
+        if isinstance(found, str):
+            return _fail(found)
+        if now >= found.expires_at:
+            return _fail(
+                f"proposal {args.id} expired at {iso(found.expires_at)} (the plan's last safe "
+                "purchase moment); the next cycle closes it"
+            )
+        by = operator()
+        done = journal.transition_proposal(
+            args.id,
+            frozenset({ProposalState.PENDING}),
+            ProposalState.APPROVED,
+            by,
+            "approved with plan-watcher approve",
+            now,
+        )
+        if done is None:
+            return _fail(f"proposal {args.id} changed meanwhile; see `plan-watcher proposals`")
+        get_logger().info("proposal_approved", proposal_id=args.id, plan=done.plan_name, by=by)
+        policy = config.policy_for(done.plan_name, {}, done.target)
+        limit = "within the policy's fee_tolerance"
+        if policy is not None:
+            limit = f"at most {money(fee_ceiling(done.fee, policy.approval.fee_tolerance))}"
+        print(
+            f"approved {done.proposal_id}: {done.plan_name} +{done.duration_hours}h for "
+            f"{money(done.fee)}; the next cycle buys it if a fresh offer of that length costs "
+            f"{limit}, else it makes a new proposal"
+        )
+        return EXIT_OK
+
+    return _with_journal(args, work)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    def work(config: Config, journal: Journal, now: datetime) -> int:
+        found = _decidable(journal, args.id, frozenset(LIVE_PROPOSAL_STATES))
+        if isinstance(found, str):
+            return _fail(found)
+        by = operator()
+        note = args.reason or "rejected with plan-watcher reject"
+        done = journal.transition_proposal(
+            args.id, frozenset(LIVE_PROPOSAL_STATES), ProposalState.REJECTED, by, note, now
+        )
+        if done is None:
+            return _fail(f"proposal {args.id} changed meanwhile; see `plan-watcher proposals`")
+        get_logger().info("proposal_rejected", proposal_id=args.id, plan=done.plan_name, by=by)
+        print(
+            f"rejected {done.proposal_id}: {done.plan_name} is not extended by plan-watcher "
+            "until its end time changes"
+        )
+        return EXIT_OK
+
+    return _with_journal(args, work)
+
+
+# --- pause / resume ----------------------------------------------------------------------
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    def work(config: Config, journal: Journal, now: datetime) -> int:
+        reason = args.reason or "paused with plan-watcher pause"
+        pause = Valves(journal, config.safety).pause(reason, operator(), now)
+        get_logger().info("purchases_paused", reason=reason, by=pause.by)
+        print(f"{pause.describe()}; nothing is bought until `plan-watcher resume`")
+        return EXIT_OK
+
+    return _with_journal(args, work)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    def work(config: Config, journal: Journal, now: datetime) -> int:
+        valves = Valves(journal, config.safety)
+        failures = valves.failures_in_a_row()
+        was = valves.resume()
+        if was is None and not failures:
+            print("purchases were not paused")
+            return EXIT_OK
+        get_logger().info(
+            "purchases_resumed",
+            by=operator(),
+            was=was.describe() if was else None,
+            failures_in_a_row=failures,
+        )
+        print("purchases resumed" + (f" (were: {was.describe()})" if was else ""))
+        return EXIT_OK
+
+    return _with_journal(args, work)
