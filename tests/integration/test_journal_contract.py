@@ -286,9 +286,7 @@ def test_proposals_are_listed_oldest_first_and_filtered_by_state(journal: Journa
 
     assert [p.proposal_id for p in journal.proposals()] == ["p-b", "p-a", "p-c"]
     assert [p.proposal_id for p in journal.proposals(LIVE_PROPOSAL_STATES)] == ["p-b", "p-c"]
-    assert [p.proposal_id for p in journal.proposals(frozenset({ProposalState.EXPIRED}))] == [
-        "p-a"
-    ]
+    assert [p.proposal_id for p in journal.proposals(frozenset({ProposalState.EXPIRED}))] == ["p-a"]
 
 
 # --- DynamoDB only: a table that cannot be used fails loudly, and safely ---------------------
