@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from botocore.credentials import (
     Credentials,
     DeferredRefreshableCredentials,
 )
+from botocore.exceptions import ClientError
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,20 @@ class _AssumeRoleProvider(CredentialProvider):
         super().__init__()
         self._base = base
         self._target = target
+        self._sts: Any = None
 
     def load(self) -> Credentials:
         return DeferredRefreshableCredentials(refresh_using=self._fetch, method=self.METHOD)
 
+    def _client(self) -> Any:
+        # boto3 sessions are not thread-safe, and several targets may share one base session
+        # while their survey threads refresh at the same moment: build each client under a lock.
+        with _CLIENT_LOCK:
+            if self._sts is None:
+                self._sts = self._base.client("sts", region_name=self._target.region)
+            return self._sts
+
     def _fetch(self) -> dict[str, Any]:
-        sts = self._base.client("sts", region_name=self._target.region)
         request: dict[str, Any] = {
             "RoleArn": self._target.role_arn,
             "RoleSessionName": role_session_name(self._target.name),
@@ -52,13 +62,31 @@ class _AssumeRoleProvider(CredentialProvider):
         }
         if self._target.external_id:
             request["ExternalId"] = self._target.external_id
-        creds = sts.assume_role(**request)["Credentials"]
+        try:
+            creds = self._client().assume_role(**request)["Credentials"]
+        except ClientError as exc:
+            # Keep AWS's code (so the failure is classified as denied, throttled, ...) and say
+            # which role of which target could not be assumed.
+            raise _role_error(exc, self._target) from exc
         return {
             "access_key": creds["AccessKeyId"],
             "secret_key": creds["SecretAccessKey"],
             "token": creds["SessionToken"],
             "expiry_time": creds["Expiration"].isoformat(),
         }
+
+
+_CLIENT_LOCK = threading.Lock()
+
+
+def _role_error(exc: ClientError, target: TargetSpec) -> ClientError:
+    response: dict[str, Any] = dict(exc.response)
+    error: dict[str, Any] = dict(response.get("Error") or {})
+    error["Message"] = (
+        f"cannot assume {target.role_arn} for target {target.name}: {error.get('Message', '')}"
+    )
+    response["Error"] = error
+    return ClientError(response, exc.operation_name)  # type: ignore[arg-type]
 
 
 def target_session(target: TargetSpec, base: boto3.Session | None = None) -> boto3.Session:
