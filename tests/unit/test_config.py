@@ -457,3 +457,107 @@ def test_schema_describes_durations_and_money_as_strings() -> None:
     limit = schema["$defs"]["Budget"]["properties"]["limit"]
     assert limit["type"] == "string"
     assert schema["additionalProperties"] is False
+
+
+# --- regressions found by tests/unit/test_config_fuzz.py ---------------------------------------
+
+
+def test_a_file_that_is_not_text_is_one_issue_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"mode: enforce\n\x1f\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    [issue] = caught.value.issues
+    assert issue.path == str(path)
+    assert (
+        issue.message == "not valid YAML: character #x001f at offset 14: special characters "
+        "are not allowed"
+    )
+
+
+def test_a_set_tag_on_a_scalar_is_a_yaml_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("mode: !!set enforce\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert [issue.path for issue in caught.value.issues] == [f"{path}:1:7"]
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        ({"poll": {"interval": "999999999d", "jitter": "999999999d"}}, "poll.interval"),
+        ({"state": {"lease": {"duration": "600w"}}}, "state.lease.duration"),
+        ({"safety": {"retry_backoff": "15d"}}, "safety.retry_backoff"),
+    ],
+)
+def test_durations_too_long_to_add_to_a_date_are_refused(
+    section: dict[str, Any], path: str
+) -> None:
+    assert path in errors_of(minimal(**section))
+
+
+def test_the_longest_duration_still_works_with_dates() -> None:
+    policy = {"name": "p", "action": "extend", "extend_before": "520w", "safety_margin": "519w"}
+    config = parse_config({"policies": [policy]}, environ={})
+    assert config.policies[0].deadline(datetime(2026, 3, 4, tzinfo=UTC)).year == 2016
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("region", "us-east-\u0661"),
+        (
+            "role_arn",
+            "arn:aws:iam::\u0661\u0661\u0661\u0661\u0662\u0662\u0662\u0662\u0663\u0663\u0663\u0663:role/x",
+        ),
+        ("role_arn", "arn:aws:iam::111122223333:role/\u00e9quipe"),
+    ],
+)
+def test_other_scripts_digits_and_letters_are_not_aws_names(key: str, value: str) -> None:
+    errors = errors_of(minimal(targets=[{"name": "t", key: value}]))
+    assert list(errors) == [f"targets[0].{key}"]
+
+
+def test_a_port_in_other_digits_is_refused() -> None:
+    assert list(errors_of(minimal(metrics={"listen": ":\u0669\u0661\u0660\u0668"}))) == [
+        "metrics.listen"
+    ]
+
+
+@pytest.mark.parametrize("names", [[], [""], ["llm-*", ""]])
+def test_a_policy_matching_no_name_is_refused(names: list[str]) -> None:
+    policy = {"name": "p", "action": "extend", "match": {"names": names}}
+    assert list(errors_of({"policies": [policy]})) == ["policies[0].match.names"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [
+        ("1000000000000.00 USD", "too large"),
+        ("0.0000001 USD", "more than 6 digits after"),
+    ],
+)
+def test_money_beyond_exact_arithmetic_is_refused(limit: str, message: str) -> None:
+    errors = errors_of(minimal(budgets=[{"name": "b", "limit": limit}]))
+    assert message in errors["budgets[0].limit"]
+
+
+def test_the_largest_money_is_accepted() -> None:
+    config = parse_config(
+        minimal(budgets=[{"name": "b", "limit": "999999999999.999999 USD"}]), environ={}
+    )
+    assert config.budgets[0].limit.amount == Decimal("999999999999.999999")
+
+
+def test_a_tag_key_that_is_not_a_string_is_reported_at_its_entry() -> None:
+    policy = {"name": "p", "action": "extend", "match": {"tags": {1: "llm"}}}
+    errors = errors_of({"policies": [policy]})
+    assert errors == {
+        "policies[0].match.tags[1]": "keys must be strings, got a bare number (quote it)"
+    }
+
+
+def test_messages_never_span_lines() -> None:
+    error = ConfigError([("a", "first\nsecond\u2028third")])
+    assert [str(issue) for issue in error.issues] == ["a: first second third"]

@@ -15,6 +15,9 @@ from pydantic_core import ErrorDetails
 from watcher.config.values import PATTERN_HINTS, describe
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_LINE_BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+#: pydantic's last location step when the *key* of a mapping is wrong, not its value.
+_KEY_STEP = "[key]"
 
 
 class ConfigIssue(NamedTuple):
@@ -35,8 +38,15 @@ class ConfigError(Exception):
     """
 
     def __init__(self, issues: Iterable[ConfigIssue | tuple[str, str]]) -> None:
-        self.issues: list[ConfigIssue] = [ConfigIssue(*issue) for issue in issues]
+        # One issue is one line of output, whatever a YAML or pydantic message contained.
+        self.issues: list[ConfigIssue] = [
+            ConfigIssue(_one_line(path), _one_line(message)) for path, message in issues
+        ]
         super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) if _LINE_BREAK.search(text) else text
 
 
 def format_path(loc: Sequence[int | str]) -> str:
@@ -98,6 +108,8 @@ def _message(root: type[BaseModel], error: ErrorDetails) -> str:
         return "unknown key"
     if kind == "invalid_key":
         return "keys must be strings (quote it)"
+    if loc and loc[-1] == _KEY_STEP:
+        return f"keys must be strings, got {describe(error['input'])} (quote it)"
     if kind == "missing":
         return "required key is missing"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -126,5 +138,7 @@ def issues_from_validation(root: type[BaseModel], exc: ValidationError) -> list[
     issues = []
     for error in exc.errors(include_url=False, include_context=True):
         loc = error["loc"]
+        if loc and loc[-1] == _KEY_STEP:
+            loc = loc[:-1]  # the issue belongs to the entry whose key is wrong
         issues.append(ConfigIssue(format_path(loc) or "(top level)", _message(root, error)))
     return issues

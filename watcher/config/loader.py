@@ -79,7 +79,9 @@ class _StrictLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
+        # A `!!set` or `!!map` tag on a scalar lands here too: PyYAML's own check reports it.
+        pairs = node.value if isinstance(node, yaml.MappingNode) else []
+        for key_node, _ in pairs:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
                 continue
             key = (key_node.tag, key_node.value)
@@ -102,10 +104,22 @@ def _parse_yaml(raw: bytes, source: str) -> object:
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError([(where, f"YAML syntax error: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError([(source, f"not valid YAML: {_unreadable(exc)}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([(source, f"not valid YAML: {exc}")]) from None
     except RecursionError:
         raise ConfigError([(source, "the document is nested too deeply")]) from None
+
+
+def _unreadable(exc: yaml.reader.ReaderError) -> str:
+    """A reader error on one line, without PyYAML's `in "<byte string>"` trailer."""
+    if isinstance(exc.character, bytes):
+        return (
+            f"byte {exc.character[:1].hex()} at offset {exc.position} "
+            f"is not {exc.encoding}: {exc.reason}"
+        )
+    return f"character #x{exc.character:04x} at offset {exc.position}: {exc.reason}"
 
 
 def _apply_overrides(

@@ -47,9 +47,9 @@ AWS_LAST_HOUR = HOUR
 DEFAULT_REGION = "us-east-1"
 DEFAULT_JOURNAL = "plan-watcher-journal.db"
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 _DYNAMODB = re.compile(r"^dynamodb://([A-Za-z0-9_.-]{3,255})$")
-_LISTEN = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):(?P<port>\d{1,5})$")
+_LISTEN = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):(?P<port>[0-9]{1,5})$")
 _RESERVED_LABELS = frozenset({"plan", "target", "status", "decision", "state", "kind", "le"})
 
 Name = StrictStr
@@ -113,6 +113,15 @@ class Match(_Section):
         default_factory=dict, description="tags the plan must carry, with these exact values"
     )
     targets: tuple[Name, ...] = Field(default=(), description="target names; empty means all")
+
+    @field_validator("names")
+    @classmethod
+    def _some_name(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("an empty list matches no plan; omit the key to match every plan")
+        if any(not pattern for pattern in value):
+            raise ValueError("an empty pattern matches no plan")
+        return value
 
     def matches(self, plan_name: str, tags: Mapping[str, str], target: str) -> bool:
         if not any(fnmatchcase(plan_name, pattern) for pattern in self.names):

@@ -22,6 +22,7 @@ from watcher.config.values import SNS_ARN_PATTERN, Duration, MoneyAmount, descri
 
 _PERCENT = re.compile(r"^([0-9]{1,3}(\.[0-9]{1,4})?)%$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+MAX_RETRY_BACKOFF = timedelta(days=14)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -108,6 +109,15 @@ class Safety(_Section):
         description="wait after a failed purchase; doubles per failure, but never past a "
         "quarter of the time left before the plan's deadline",
     )
+
+    @field_validator("retry_backoff")
+    @classmethod
+    def _backoff(cls, value: timedelta) -> timedelta:
+        # A plan is due at most 56 days before it ends and a retry waits at most a quarter of
+        # what is left, so a longer start is never waited; it would only overflow when doubled.
+        if value > MAX_RETRY_BACKOFF:
+            raise ValueError("must be at most 14d (a retry never waits longer than that)")
+        return value
 
 
 class Lease(_Section):

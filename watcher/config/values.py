@@ -23,11 +23,20 @@ _UNITS = {
     "w": timedelta(weeks=1),
 }
 _DURATION = re.compile(r"([0-9]{1,9})([smhdw])")
+#: No duration in the file may be longer: far beyond any sensible setting, and short enough
+#: that adding it to (or taking it from) any plan's end time stays a valid date.
+MAX_DURATION = timedelta(weeks=520)
+#: Money in the file: at most this many digits before the point and after it, so that sums
+#: of thousands of such amounts stay exact in Decimal's default 28-digit context.
+MONEY_INTEGER_DIGITS = 12
+MONEY_FRACTION_DIGITS = 6
 DURATION_PATTERN = r"^[0-9]+[smhdw]$"
 MONEY_PATTERN = r"^[0-9]+(\.[0-9]+)? [A-Z]{3}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
-SNS_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$"
+# ASCII classes only: in both Python's and pydantic's regex engines \d and \w also match
+# other scripts' digits and letters ("١١١"), which AWS refuses later, at run time.
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+SNS_ARN_PATTERN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$"
 #: How to say what a pattern wants, for error messages.
 PATTERN_HINTS = {
     NAME_PATTERN: "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -65,9 +74,12 @@ def parse_duration(value: object) -> timedelta:
     if match is None:
         raise ValueError(f"expected a duration like 90s, 15m, 6h, 3d or 2w, got {describe(value)}")
     try:
-        return int(match.group(1)) * _UNITS[match.group(2)]
+        duration = int(match.group(1)) * _UNITS[match.group(2)]
     except OverflowError:
-        raise ValueError(f"{value} is too long to be a duration") from None
+        duration = None
+    if duration is None or duration > MAX_DURATION:
+        raise ValueError(f"{value} is too long: at most {format_duration(MAX_DURATION)}")
+    return duration
 
 
 def format_duration(value: timedelta) -> str:
@@ -95,6 +107,18 @@ def parse_money(value: object) -> Money:
         money = Money.parse(value)
     if money.amount <= 0:
         raise ValueError(f"must be a positive amount, got {describe(value)}")
+    digits = money.amount.as_tuple()
+    exponent = digits.exponent if isinstance(digits.exponent, int) else 0
+    if len(digits.digits) + exponent > MONEY_INTEGER_DIGITS:
+        raise ValueError(
+            f"{describe(value)} is too large: at most {MONEY_INTEGER_DIGITS} digits before "
+            "the decimal point"
+        )
+    if -exponent > MONEY_FRACTION_DIGITS:
+        raise ValueError(
+            f"{describe(value)} has more than {MONEY_FRACTION_DIGITS} digits after the "
+            "decimal point"
+        )
     return money
 
 
