@@ -1,0 +1,1 @@
+"""Scripts that exercise plan-watcher at length and print figures (the soak, the scale bench)."""

@@ -1,0 +1,234 @@
+"""The soak run: plan-watcher's Reconciler against the in-process simulator, on a ManualClock.
+
+One step per poll interval: resources whose time has come are seeded into the simulator, a
+crash point may be armed, one cycle runs, and the clock moves on. A crash (or any exception,
+which is itself a violation) abandons the Reconciler: its journal is closed and a new one is
+built on the same journal file with new gateways and caches, as a restarted process would.
+Latency and botocore's retry back-off pass in simulated time, so nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from botocore.retries import standard
+
+from bench.soak.crash import POINTS, CrashSwitch, GatewayFactory, SoakCrash
+from bench.soak.logsink import EventSink
+from bench.soak.worldgen import SoakWorld
+from watcher.act.purchase import SETTLE_AFTER
+from watcher.act.sqlite_journal import SqliteJournal
+from watcher.app import build_gateways
+from watcher.aws.calls import CallCounter
+from watcher.clock import ManualClock
+from watcher.config import Config, parse_config
+from watcher.reconcile import Reconciler
+from watcher.sandbox import Simulator, sandboxed
+from watcher.sandbox.faults import Faults, OperationFaults
+from watcher.sandbox.market import Market
+from watcher.sandbox.settings import SimSettings
+
+# The issue's fault mix: 10% throttling, 2% 5xx, 1% ambiguous purchases, added latency.
+READ_FAULTS = OperationFaults(
+    throttle_rate=0.10, error_rate=0.02, latency_ms=150, slow_rate=0.02, slow_ms=20_000
+)
+PURCHASE_FAULTS = OperationFaults(
+    throttle_rate=0.10,
+    error_rate=0.02,
+    latency_ms=400,
+    slow_rate=0.02,
+    slow_ms=20_000,
+    ambiguous_rate=0.01,
+    ambiguous_mode="drop",
+)
+
+
+@dataclass
+class Run:
+    """What the harness saw, besides the simulator's record."""
+
+    world: SoakWorld
+    journal_path: Path
+    cycle_starts: list[datetime] = field(default_factory=list)
+    restarts: dict[str, int] = field(default_factory=dict)
+    crashes: list[str] = field(default_factory=list)  # unexpected exceptions: violations
+    cycle_errors: int = 0
+    sink: EventSink = field(default_factory=EventSink)
+    counter: CallCounter = field(default_factory=CallCounter)
+
+
+def soak_faults(seed: int, clock: ManualClock) -> Faults:
+    return Faults(
+        default=READ_FAULTS,
+        per_operation={"ExtendTrainingPlan": PURCHASE_FAULTS},
+        seed=seed,
+        sleep=False,
+        wait=lambda seconds: clock.advance(timedelta(seconds=seconds)),
+    )
+
+
+@contextmanager
+def backoff_in_simulated_time(clock: ManualClock) -> Iterator[None]:
+    """botocore's retry back-off advances the simulated clock instead of sleeping."""
+    original = standard.ExponentialBackoff.delay_amount
+
+    def delay(self: Any, context: Any) -> float:
+        seconds = float(original(self, context))
+        clock.advance(timedelta(seconds=seconds))
+        return 0.0
+
+    standard.ExponentialBackoff.delay_amount = delay  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        standard.ExponentialBackoff.delay_amount = original  # type: ignore[method-assign]
+
+
+class Seeder:
+    """Puts the world's plans, jobs and clusters into the simulator when their time comes."""
+
+    def __init__(self, world: SoakWorld, sim: Simulator) -> None:
+        self.sim = sim
+        self.world = world
+        events: list[tuple[datetime, int, Callable[[], None]]] = []
+        for n, plan in enumerate(world.plans):
+            events.append((plan.announce_at, n, self._plan_adder(plan.name)))
+        for n, job in enumerate(world.jobs):
+            at = max(job.start, world.plan(job.plan).announce_at)
+            events.append((at, n, self._job_adder(job.name)))
+        for n, cluster in enumerate(world.clusters):
+            at = max(cluster.start, world.plan(cluster.plan).announce_at)
+            events.append((at, n, self._cluster_adder(cluster.name)))
+        # Plans first at equal times, so consumers always find theirs.
+        events.sort(key=lambda e: (e[0], e[2].__name__ != "add_plan", e[1]))
+        self._events = events
+        self._next = 0
+
+    def until(self, now: datetime) -> None:
+        while self._next < len(self._events) and self._events[self._next][0] <= now:
+            self._events[self._next][2]()
+            self._next += 1
+
+    def _plan_adder(self, name: str) -> Callable[[], None]:
+        plan = self.world.plan(name)
+
+        def add_plan() -> None:
+            self.sim.add_plan(
+                plan.name,
+                ends_at=plan.end,
+                starts_at=plan.start,
+                account=plan.target.account,
+                region=plan.target.region,
+                instance_count=plan.instances,
+                market=plan.market,
+            )
+
+        return add_plan
+
+    def _job_adder(self, name: str) -> Callable[[], None]:
+        job = next(j for j in self.world.jobs if j.name == name)
+        plan = self.world.plan(job.plan)
+
+        def add_job() -> None:
+            self.sim.add_job(
+                job.name,
+                plan=plan.arn,
+                started_at=job.start,
+                max_runtime=job.max_runtime,
+                account=plan.target.account,
+                region=plan.target.region,
+                instance_count=job.instances,
+            )
+
+        return add_job
+
+    def _cluster_adder(self, name: str) -> Callable[[], None]:
+        cluster = next(c for c in self.world.clusters if c.name == name)
+        plan = self.world.plan(cluster.plan)
+
+        def add_cluster() -> None:
+            self.sim.add_cluster(
+                cluster.name,
+                groups=[("controller", None, 1), ("workers", plan.arn, cluster.instances)],
+                created_at=cluster.start,
+                delete_at=cluster.delete_at,
+                account=plan.target.account,
+                region=plan.target.region,
+            )
+
+        return add_cluster
+
+
+def load_config(world: SoakWorld, journal: Path) -> Config:
+    return parse_config(world.config(str(journal)), environ={"AWS_REGION": "us-east-1"})
+
+
+def run_soak(
+    world: SoakWorld,
+    workdir: Path,
+    *,
+    crash_every: int = 100,
+    check: Callable[[Simulator, Run], Any] | None = None,
+) -> tuple[Run, Any]:
+    """Run the world to its end; `check(sim, run)` is called before the simulator goes away."""
+    clock = ManualClock(world.start)
+    run = Run(world, workdir / "journal.db")
+    config = load_config(world, run.journal_path)
+    switch = CrashSwitch()
+    factory = GatewayFactory(switch)
+    faults = soak_faults(world.seed, clock)
+    market = Market(seed=world.seed)
+    with sandboxed(clock, SimSettings(), market, faults) as sim, backoff_in_simulated_time(clock):
+        seeder = Seeder(world, sim)
+
+        def start() -> Reconciler:
+            gateways = build_gateways(config, run.counter, factory)
+            journal = SqliteJournal(run.journal_path)
+            return Reconciler(config, clock, journal, gateways, log=run.sink.bound())
+
+        reconciler = start()
+        step = world.start
+        cycle = 0
+        armed_at = 0
+        point = 0
+        while step < world.end:
+            if clock.now() < step:
+                clock.set(step)
+            seeder.until(clock.now())
+            due = bool(crash_every) and cycle % crash_every == crash_every // 2
+            if due and (switch.armed is None or cycle - armed_at >= 3 * crash_every):
+                switch.arm(POINTS[point % len(POINTS)])
+                point += 1
+                armed_at = cycle
+            run.cycle_starts.append(clock.now())
+            try:
+                result = reconciler.run_cycle()
+                run.cycle_errors += int(result.failed)
+            except SoakCrash as crash:
+                run.restarts[str(crash)] = run.restarts.get(str(crash), 0) + 1
+                reconciler.journal.close()
+                reconciler = start()
+            except Exception:  # a crash nobody injected: the invariant "no crash"
+                run.crashes.append(traceback.format_exc())
+                reconciler.journal.close()
+                reconciler = start()
+            cycle += 1
+            step += world.poll
+        # Epilogue: faults stop, the last open intents get time to settle, a final start
+        # resolves them (so every purchase can be matched with its journal entry).
+        switch.disarm()
+        faults.default = OperationFaults()
+        faults.per_operation = {}
+        reconciler.journal.close()
+        clock.advance(SETTLE_AFTER + world.poll)
+        reconciler = start()
+        reconciler.resolve_open_intents()
+        reconciler.journal.close()
+        checked = check(sim, run) if check is not None else None
+    return run, checked
