@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
+from watcher.act.dynamodb_journal import DynamoJournal
+from watcher.act.dynamodb_table import table_client
 from watcher.act.journal import Journal
 from watcher.act.sqlite_journal import SqliteJournal
 from watcher.aws.calls import CallCounter
@@ -11,6 +14,8 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec, target_session
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
+from watcher.ha.leader import Leadership, LeaseKeeper, SoleReplica, replica_id
+from watcher.ha.lease import Lease
 from watcher.notify import build_notifier
 from watcher.reconcile import Reconciler
 
@@ -31,12 +36,26 @@ def build_gateways(
 
 
 def open_journal(config: Config) -> Journal:
-    path = config.state.sqlite_path
-    if path is None:
-        raise NotImplementedError(
-            f"journal {config.state.journal!r}: only SQLite file journals are available so far"
-        )
-    return SqliteJournal(path)
+    """SQLite for a file path; DynamoDB (ambient credentials and region) for dynamodb://TABLE."""
+    path, table = config.state.sqlite_path, config.state.dynamodb_table
+    if path is not None or table is None:
+        return SqliteJournal(path or config.state.journal)
+    # Calls are bounded well inside the lease, so a hung request cannot outlive leadership.
+    timeout = max(1.0, min(5.0, config.state.lease.duration.total_seconds() / 4))
+    region = config.targets[0].region if config.targets else None
+    return DynamoJournal(table, table_client(region, timeout), SystemClock())
+
+
+def open_leadership(
+    config: Config, journal: Journal, log: Any, on_change: Callable[[bool], None]
+) -> Leadership:
+    """A lease on the journal's table when it is DynamoDB; otherwise the sole replica leads."""
+    if not isinstance(journal, DynamoJournal):
+        return SoleReplica(on_change)
+    lease = Lease(
+        journal.client, journal.table, replica_id(), config.state.lease.duration, journal.clock
+    )
+    return LeaseKeeper(lease, config.state.lease.renew_every, journal.clock, log, on_change)
 
 
 def build_reconciler(

@@ -5,6 +5,12 @@ missed runs; the first cycle starts at once. SIGTERM/SIGINT stop it: no purchase
 the signal, a cycle in progress gets a few seconds to finish (a purchase already sent is
 recorded, or left as an open intent that the next start resolves), and the process exits 0.
 SIGHUP reloads the config; an invalid one is logged and the old one stays.
+
+With a DynamoDB journal several replicas run and only the lease holder reconciles
+(`watcher/ha/`): a follower skips its cycles (`not_leader`), serves its endpoints, and
+exports plan_watcher_leader 0. The reconciler's fence is the lease's, so a replica that lost
+its lease mid-cycle cannot open a purchase intent. The journal and lease settings are read at
+start; a reload does not change them.
 """
 
 from __future__ import annotations
@@ -23,10 +29,17 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from watcher.act.journal import Journal
-from watcher.app import GatewayFactory, build_reconciler, default_gateway, open_journal
+from watcher.app import (
+    GatewayFactory,
+    build_reconciler,
+    default_gateway,
+    open_journal,
+    open_leadership,
+)
 from watcher.aws.calls import CallCounter
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, ConfigError, load_config
+from watcher.ha.leader import Leadership
 from watcher.observe.http import EndpointServer
 from watcher.observe.logs import get_logger
 from watcher.observe.metrics import build_registry
@@ -55,6 +68,7 @@ class Daemon:
         journal: Journal | None = None,
         on_cycle: Callable[[CycleResult], None] | None = None,
         listen: tuple[str, int] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -70,6 +84,10 @@ class Daemon:
             self.calls, config.metrics.tag_labels
         )
         self.journal = journal or open_journal(config)
+        self._leader_since: float | None = None
+        self.leadership = leadership or open_leadership(
+            config, self.journal, self.log, self._leader_changed
+        )
         self.reconciler = self._reconciler(config)
         self._stop = threading.Event()  # a stop was asked for
         self._stopping = threading.Event()  # purchases are no longer allowed
@@ -101,7 +119,12 @@ class Daemon:
     def _reconciler(self, config: Config) -> Reconciler:
         reconciler = build_reconciler(config, self.clock, self.journal, self.calls, self._factory)
         reconciler.gate = self._gate
+        reconciler.fence = self.leadership.fence
         return reconciler
+
+    def _leader_changed(self, leader: bool) -> None:
+        self.telemetry.leader.set(1 if leader else 0)
+        self._leader_since = time.monotonic() if leader else None
 
     def _gate(self) -> str | None:
         if self._stopping.is_set():
@@ -117,6 +140,9 @@ class Daemon:
             return None
         try:
             if self._stopping.is_set():
+                return None
+            if not self.leadership.is_leader():
+                self.log.info("not_leader", note="another replica holds the lease")
                 return None
             self._apply_pending_config()
             started = time.monotonic()
@@ -138,7 +164,11 @@ class Daemon:
     # --- health -------------------------------------------------------------------------
 
     def healthy(self) -> tuple[bool, str]:
-        since = self._last_ok if self._last_ok is not None else self._started
+        lease_ok, reason = self.leadership.healthy()
+        if not lease_ok or not self.leadership.is_leader():
+            return lease_ok, reason  # a follower is healthy while its heartbeat runs
+        # Since the later of: the last completed cycle, becoming leader, starting.
+        since = max(t for t in (self._last_ok, self._leader_since, self._started) if t is not None)
         age = time.monotonic() - since
         limit = STUCK_AFTER_INTERVALS * self.interval + self.jitter
         if age > limit:
@@ -146,6 +176,8 @@ class Daemon:
         return True, "ok"
 
     def ready(self) -> tuple[bool, str]:
+        if not self.leadership.is_leader():
+            return True, "standing by: another replica holds the lease"
         if self._last is None:
             return False, "waiting for the first cycle to complete"
         return True, "ok"
@@ -204,7 +236,8 @@ class Daemon:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
-        self.telemetry.leader.set(1)
+        self.telemetry.leader.set(0)
+        self.leadership.start()
         host, port = self._listen
         self.server = EndpointServer(host, port, self.registry, self)
         self.server.start()
@@ -241,6 +274,7 @@ class Daemon:
         self.log.info("daemon_stopping")
         scheduler.shutdown(wait=False)
         finished = self._cycle_lock.acquire(timeout=STOP_GRACE_SECONDS)
+        self.leadership.stop()  # a purchase still running after this is fenced out
         if self.server is not None:
             self.server.stop()
         if finished:

@@ -125,6 +125,9 @@ class LeaseKeeper:
     # --- the heartbeat ------------------------------------------------------------------
 
     def start(self) -> None:
+        """Try for the lease once now (so a leader's first cycle is not skipped), then keep
+        beating every `renew_every` in the background."""
+        self.beat()
         self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
         self._thread.start()
 
@@ -145,11 +148,8 @@ class LeaseKeeper:
         self._changed(False)
 
     def _run(self) -> None:
-        interval = self.renew_every.total_seconds()
-        while True:
+        while not self._stop.wait(self.renew_every.total_seconds()):
             self.beat()
-            if self._stop.wait(interval):
-                return
 
     def beat(self) -> None:
         """One heartbeat: renew the lease we hold, or try to take it."""
