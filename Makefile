@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit sandbox clean
+.PHONY: test lint typecheck unit sandbox clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: lint typecheck
 # SANDBOX_ARGS=--speed 30000 tells the story faster.
 sandbox: $(STAMP)
 	$(BIN)/plan-watcher sandbox $(SANDBOX_ARGS)
+
+# Benchmarks at scale (a few minutes; never part of `make test`): see docs/performance.md.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[sandbox,dev,bench]'
+	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -4,10 +4,17 @@ Everything is read lazily and only when a decision needs it: the job scan and th
 run once per cycle and only if some plan is due; a job's immutable fields and a plan's tags are
 cached across cycles; a plan's extension history is reused while its end time is unchanged and
 nothing in it is pending (a plan about to be bought for is always read afresh).
+
+The running jobs are kept across cycles too. A full scan of InProgress jobs pages through every
+job of the last 57 days (the status filter applies after the page limit), so it runs once an
+hour; in between, one ListTrainingJobs for the jobs modified since the last scan (a new job, or
+one whose status changed: AWS bumps LastModifiedTime on every status change) brings the set up
+to date, usually in a single page.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,6 +26,11 @@ from watcher.model import Consumer, ConsumerKind, Extension, Plan
 # was created, so older jobs need not be scanned.
 JOB_LOOKBACK = timedelta(days=57)
 TAG_TTL = timedelta(minutes=10)
+# A full scan bounds how long a missed status change could go unnoticed.
+FULL_SCAN_EVERY = timedelta(hours=1)
+# Changes are asked for from a little before the last scan: AWS's clock and ours may differ,
+# and a job may change while the previous scan was paging.
+SCAN_OVERLAP = timedelta(minutes=5)
 
 
 @dataclass
@@ -34,10 +46,14 @@ class TargetCache:
     jobs: dict[str, JobFacts] = field(default_factory=dict)
     tags: dict[str, tuple[datetime, dict[str, str]]] = field(default_factory=dict)
     history: dict[str, _History] = field(default_factory=dict)
+    running: dict[str, JobSummary] = field(default_factory=dict)  # InProgress jobs by ARN
+    scanned_at: datetime | None = None
+    full_scan_at: datetime | None = None
 
 
 class Inventory:
-    """Reads for one target during one cycle."""
+    """Reads for one target during one cycle (safe to share between threads surveying the
+    target's plans: the job scan and the cluster list still run once)."""
 
     def __init__(self, gateway: SageMakerGateway, cache: TargetCache, now: datetime) -> None:
         self.gateway = gateway
@@ -45,6 +61,7 @@ class Inventory:
         self.now = now
         self._jobs_by_plan: dict[str, list[JobSummary]] | None = None
         self._clusters_by_plan: dict[str, list[ClusterSummary]] | None = None
+        self._scan_lock = threading.Lock()
 
     @property
     def target(self) -> str:
@@ -75,8 +92,9 @@ class Inventory:
 
     def consumers(self, plan: Plan) -> list[Consumer]:
         """Training jobs and HyperPod clusters running on `plan`, with their demand ends."""
-        if self._jobs_by_plan is None:
-            self._scan()
+        with self._scan_lock:
+            if self._jobs_by_plan is None:
+                self._scan()
         assert self._jobs_by_plan is not None and self._clusters_by_plan is not None
         found: list[Consumer] = []
         for summary in self._jobs_by_plan.get(plan.arn, []):
@@ -96,8 +114,28 @@ class Inventory:
             )
         return found
 
+    def _running_jobs(self) -> list[JobSummary]:
+        """The target's InProgress jobs: a full scan, or the last one brought up to date."""
+        cache = self.cache
+        lookback = self.now - JOB_LOOKBACK
+        last, full = cache.scanned_at, cache.full_scan_at
+        if last is None or full is None or self.now - full >= FULL_SCAN_EVERY or self.now < last:
+            jobs = self.gateway.in_progress_jobs(created_after=lookback)
+            cache.running = {job.arn: job for job in jobs}
+            cache.full_scan_at = self.now
+        else:
+            for job in self.gateway.jobs_changed_since(last - SCAN_OVERLAP, lookback):
+                if job.status == "InProgress":
+                    cache.running[job.arn] = job
+                else:
+                    cache.running.pop(job.arn, None)
+            for arn in [a for a, j in cache.running.items() if j.created_at <= lookback]:
+                del cache.running[arn]
+        cache.scanned_at = self.now
+        return list(cache.running.values())
+
     def _scan(self) -> None:
-        jobs = self.gateway.in_progress_jobs(created_after=self.now - JOB_LOOKBACK)
+        jobs = self._running_jobs()
         by_plan: dict[str, list[JobSummary]] = {}
         for job in jobs:
             if job.plan_arn:

@@ -1,18 +1,20 @@
 """The gateway: every SageMaker call plan-watcher makes goes through `SageMakerGateway`.
 
 It owns the clients (standard retries for reads; a separate client with retries switched off
-for `ExtendTrainingPlan`), pagination (always until `NextToken` is absent), error
-classification, parsing into domain values, and the per-request call counters.
+for `ExtendTrainingPlan`), pagination (full pages of 100, always until `NextToken` is absent),
+error classification, parsing into domain values, and the per-request call counters.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
+from botocore.loaders import Loader
 
 from watcher import __version__
 from watcher.aws.calls import CallCounter
@@ -33,6 +35,9 @@ from watcher.aws.session import TargetSpec
 from watcher.model import Extension, ExtensionOffering, Plan
 
 T = TypeVar("T")
+# The largest MaxResults every List operation takes. AWS documents no default page size, so
+# asking for the largest keeps the number of calls independent of it.
+PAGE_SIZE = 100
 WRITES = frozenset({"ExtendTrainingPlan", "AddTags", "DeleteTags"})
 # Every operation the code calls; deploy/iam/policy.json must list exactly these.
 OPERATIONS = (
@@ -69,6 +74,27 @@ _WRITE_CONFIG = Config(
 )
 
 
+_shared_loader: Loader | None = None
+_loader_lock = threading.Lock()
+
+
+def _share_service_models(session: boto3.Session) -> None:
+    """Make every target's session read botocore's data through one loader.
+
+    Each botocore session otherwise parses its own copy of the SageMaker service model (about
+    20 MB of Python objects): with one session per target, memory grew by that much per target.
+    The loader only reads packaged JSON files and caches what it parsed, so sharing it shares
+    nothing that differs between targets (credentials and regions stay per session).
+    """
+    global _shared_loader
+    core = session._session
+    with _loader_lock:
+        if _shared_loader is None:
+            _shared_loader = core.get_component("data_loader")
+        elif core.get_component("data_loader") is not _shared_loader:
+            core.register_component("data_loader", _shared_loader)
+
+
 class SageMakerGateway:
     """SageMaker reads and writes for one target."""
 
@@ -82,6 +108,7 @@ class SageMakerGateway:
     ) -> None:
         self.target = target
         self.counter = counter or CallCounter()
+        _share_service_models(session)
         # Typed loosely on purpose: responses are parsed defensively in watcher.aws.parse.
         self._read: Any = session.client(
             "sagemaker", region_name=target.region, config=_read_config(read_attempts)
@@ -117,7 +144,7 @@ class SageMakerGateway:
 
     def _pages(self, operation: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
         paginator = self._read.get_paginator(method)
-        pages = paginator.paginate(**kwargs)
+        pages = paginator.paginate(**kwargs, PaginationConfig={"PageSize": PAGE_SIZE})
         iterator = iter(pages)
         while True:
             page = self._call(operation, lambda: next(iterator, None))
@@ -218,6 +245,14 @@ class SageMakerGateway:
         request: dict[str, Any] = {"StatusEquals": "InProgress"}
         if created_after is not None:
             request["CreationTimeAfter"] = created_after
+        return self._jobs(request)
+
+    def jobs_changed_since(self, since: datetime, created_after: datetime) -> list[JobSummary]:
+        """Jobs of any status whose LastModifiedTime (bumped by every status change) is after
+        `since`, among those created after `created_after`."""
+        return self._jobs({"LastModifiedTimeAfter": since, "CreationTimeAfter": created_after})
+
+    def _jobs(self, request: dict[str, Any]) -> list[JobSummary]:
         jobs: list[JobSummary] = []
         for item in self._pages(
             "ListTrainingJobs", "list_training_jobs", "TrainingJobSummaries", **request
