@@ -61,6 +61,8 @@ def _read_config(attempts: int) -> Config:
         retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=5,
         read_timeout=30,
+        # Room for a target's plans to be read side by side (botocore's default is 10).
+        max_pool_connections=16,
         user_agent_extra=f"plan-watcher/{__version__}",
     )
 
