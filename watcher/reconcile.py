@@ -160,6 +160,7 @@ class Reconciler:
         cycle.results = desk.finish(cycle.results)
         cycle.results.sort(key=lambda r: (r.target, r.plan_name))
         cycle.proposals_closed = desk.closed
+        cycle.proposal_events = desk.events
         cycle.proposals = self.journal.proposals(LIVE_PROPOSAL_STATES)
         cycle.paused = self.valves.paused()
         cycle.failures_in_a_row = self.valves.failures_in_a_row()

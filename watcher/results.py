@@ -53,6 +53,9 @@ class CycleResult:
     paused: Pause | None = None
     #: Purchase failures in a row so far (the circuit breaker's count).
     failures_in_a_row: int = 0
+    #: What this cycle did to proposals, one word per event: created, approved (by tag),
+    #: auto_approved, rejected, expired, superseded, purchased.
+    proposal_events: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:

@@ -350,3 +350,24 @@ def test_auto_approval_below_the_amount_near_the_deadline(
     assert len(setup.engine.events("proposal_auto_approved")) == 1
     events = setup.engine.reconciler.journal.events()
     assert any(e[2] == "proposal_approved" and f"by auto:below {below}" in e[3] for e in events)
+
+
+def test_metrics_count_proposals_and_their_events(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    from tests.integration.test_engine_valves import _samples
+
+    _seed(sim, t0)
+    setup = Setup(tmp_path, clock)
+
+    created = _samples(setup.engine.cycle()[0])
+
+    assert created[("plan_watcher_proposals", (("state", "pending"),))] == 1
+    assert created[("plan_watcher_proposals", (("state", "approved"),))] == 0
+    assert created[("plan_watcher_proposal_events_total", (("event", "created"),))] == 1
+    assert created[("plan_watcher_proposal_events_total", (("event", "expired"),))] == 0
+    assert created[("plan_watcher_plan_decision", _plan_labels("proposed"))] == 1
+
+
+def _plan_labels(decision: str) -> tuple[tuple[str, str], ...]:
+    return (("decision", decision), ("plan", "llm-a"), ("target", "default"))

@@ -191,3 +191,40 @@ def test_backoff_near_the_deadline_is_a_quarter_of_the_time_left(
     clock.advance(minutes=31)
     retried, calls = setup.engine.cycle()
     assert kinds(retried)["llm-a"] == "extended" and calls["ExtendTrainingPlan"] == 1
+
+
+def _samples(cycle: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The metrics a daemon would serve after `cycle`."""
+    from watcher.aws.calls import CallCounter
+    from watcher.observe.metrics import build_registry
+
+    registry, telemetry, snapshot = build_registry(CallCounter(), {})
+    telemetry.observe_cycle(cycle, 0.1)
+    snapshot.update(cycle)
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+    }
+
+
+def test_metrics_show_the_breaker_and_the_pause_cause(
+    make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=1)])
+    sim = make_sim(faults=faults)
+    _due(sim, t0, "llm-a")
+    setup = Setup(tmp_path, cli_clock, safety={"circuit_breaker_failures": 1})
+
+    opened = _samples(setup.engine.cycle()[0])
+
+    assert opened[("plan_watcher_purchases_paused", (("cause", "circuit_breaker"),))] == 1
+    assert opened[("plan_watcher_purchases_paused", (("cause", "operator"),))] == 0
+    assert opened[("plan_watcher_purchase_failures_in_a_row", ())] == 1
+
+    assert setup.cli("resume") == 0
+    assert setup.cli("pause") == 0
+    paused = _samples(setup.engine.cycle()[0])
+    assert paused[("plan_watcher_purchases_paused", (("cause", "operator"),))] == 1
+    assert paused[("plan_watcher_purchases_paused", (("cause", "circuit_breaker"),))] == 0
+    assert paused[("plan_watcher_purchase_failures_in_a_row", ())] == 0

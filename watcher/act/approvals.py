@@ -60,6 +60,8 @@ class ProposalDesk:
         self.dry_run = dry_run
         self.log = log
         self.closed: list[Proposal] = []
+        #: What happened to proposals this cycle, one word per event (for the metrics).
+        self.events: list[str] = []
         self._handled: set[str] = set()
         self._live = {p.plan_arn: p for p in journal.proposals(LIVE)}
         self._rejected = {
@@ -158,6 +160,7 @@ class ProposalDesk:
             if approved is None:
                 return Handled(_note(decision, prefix + "the proposal changed meanwhile"), live)
             log.info("proposal_auto_approved", proposal_id=live.proposal_id, reason=verdict.reason)
+            self.events.append("auto_approved")
             live = approved
         text = (
             f"{prefix}buying under proposal {live.proposal_id}, approved by {live.decided_by}: "
@@ -183,6 +186,7 @@ class ProposalDesk:
         self.log.info(
             "proposal_purchased", plan=proposal.plan_name, proposal_id=proposal.proposal_id
         )
+        self.events.append("purchased")
         return done
 
     def finish(self, results: list[PlanResult]) -> list[PlanResult]:
@@ -256,6 +260,7 @@ class ProposalDesk:
         if not fresh:
             return
         self.closed.extend(fresh)
+        self.events.extend("rejected" for _ in fresh)
         latest = max(p.decided_at for p in fresh if p.decided_at is not None)
         self.journal.set_setting(SEEN_REJECTIONS_KEY, latest.isoformat())
 
@@ -286,6 +291,7 @@ class ProposalDesk:
             return None
         self._live[plan.arn] = proposal
         self._handled.add(proposal.proposal_id)
+        self.events.append("created")
         log.info(
             "proposal_created",
             proposal_id=proposal.proposal_id,
@@ -322,6 +328,7 @@ class ProposalDesk:
         closed = self._transition(proposal, LIVE, to, "plan-watcher", why)
         if closed is not None:
             self.closed.append(closed)
+            self.events.append(to.value)
             log.info(f"proposal_{to.value}", proposal_id=proposal.proposal_id, reason=why)
         return closed
 
@@ -339,6 +346,7 @@ class ProposalDesk:
             self.closed.append(rejected)
             self._rejected[(rejected.plan_arn, rejected.plan_end)] = rejected
             log.info("proposal_rejected", proposal_id=live.proposal_id, by="tag")
+            self.events.append("rejected")
             return None
         if action == "approve" and live.state is ProposalState.PENDING:
             approved = self._transition(
@@ -346,6 +354,7 @@ class ProposalDesk:
             )
             if approved is not None:
                 log.info("proposal_approved", proposal_id=live.proposal_id, by="tag")
+                self.events.append("approved")
                 return approved
         return live
 

@@ -29,6 +29,15 @@ from watcher.model import DecisionKind, PlanStatus
 from watcher.results import CycleResult, PlanResult
 
 _PREFIX = "plan_watcher_"
+PROPOSAL_EVENTS = (
+    "created",
+    "approved",
+    "auto_approved",
+    "rejected",
+    "expired",
+    "superseded",
+    "purchased",
+)
 
 
 def _ts(when: datetime | None) -> float | None:
@@ -76,6 +85,15 @@ class Telemetry:
         self.leader = Gauge(
             _PREFIX + "leader", "1 when this replica is the one reconciling.", registry=registry
         )
+        self.proposal_events = Counter(
+            _PREFIX + "proposal_events",
+            "What cycles did to proposals: created, approved (by tag), auto_approved, rejected, "
+            "expired, superseded, purchased.",
+            ["event"],
+            registry=registry,
+        )
+        for event in PROPOSAL_EVENTS:
+            self.proposal_events.labels(event=event)
         build = Gauge(_PREFIX + "build_info", "Build information.", ["version"], registry=registry)
         build.labels(version=__version__).set(1)
         for result in ("bought", "failed", "ambiguous"):
@@ -92,6 +110,8 @@ class Telemetry:
             if purchase.result.value == "bought":
                 fee = purchase.intent.fee
                 self.spend.labels(currency=fee.currency).inc(_number(fee.amount))
+        for event in cycle.proposal_events:
+            self.proposal_events.labels(event=event).inc()
         if cycle.finished_at is not None and not cycle.errors:
             self.last_success.set(cycle.finished_at.timestamp())
 
@@ -121,6 +141,7 @@ class SnapshotCollector(Collector):
             return
         yield from self._plan_families(cycle, tag_labels)
         yield from self._budget_families(cycle)
+        yield from _valve_families(cycle)
         up = GaugeMetricFamily(
             _PREFIX + "target_up",
             "1 when the target could be read in the last cycle.",
@@ -206,6 +227,33 @@ class SnapshotCollector(Collector):
             limit.add_metric([state.name, state.limit.currency], _number(state.limit.amount))
         yield spent
         yield limit
+
+
+def _valve_families(cycle: CycleResult) -> Iterator[Metric]:
+    proposals = GaugeMetricFamily(
+        _PREFIX + "proposals",
+        "Proposals waiting for approval (pending) or for purchase (approved).",
+        labels=["state"],
+    )
+    for state in ("pending", "approved"):
+        proposals.add_metric([state], sum(1 for p in cycle.proposals if p.state.value == state))
+    yield proposals
+    paused = GaugeMetricFamily(
+        _PREFIX + "purchases_paused",
+        "1 while purchases are paused, by cause: operator (plan-watcher pause) or circuit_breaker.",
+        labels=["cause"],
+    )
+    cause = None
+    if cycle.paused is not None:
+        cause = "circuit_breaker" if cycle.paused.breaker else "operator"
+    for label in ("operator", "circuit_breaker"):
+        paused.add_metric([label], 1.0 if cause == label else 0.0)
+    yield paused
+    yield GaugeMetricFamily(
+        _PREFIX + "purchase_failures_in_a_row",
+        "Purchases failed (or ambiguous) since the last one bought: the circuit breaker's count.",
+        value=cycle.failures_in_a_row,
+    )
 
 
 def _consumer_counts(family: GaugeMetricFamily, labels: list[str], result: PlanResult) -> None:
