@@ -25,7 +25,9 @@ from tests.integration.test_engine_support import (
     config_dict,
     kinds,
     make_config,
+    policy,
 )
+from tests.integration.test_notify_support import due_with_job
 from watcher import app
 from watcher.act.sqlite_journal import SqliteJournal
 from watcher.aws.calls import CallCounter
@@ -80,18 +82,18 @@ class Sts:
 
 
 def _due(sim: Any, name: str, target: str, ends_at: datetime, now: datetime) -> str:
-    account = ACCOUNTS[target]
-    arn = str(sim.add_plan(name, ends_at=ends_at, instance_count=4, account=account))
-    end = sim.plan_end(name, account=account)
-    started = now - timedelta(days=1)
-    sim.add_job(
-        f"{name}-job",
-        plan=name,
-        started_at=started,
-        max_runtime=end - started + timedelta(hours=20),
-        account=account,
-    )
-    return arn
+    return due_with_job(sim, name, ends_at, now, ACCOUNTS[target])
+
+
+def _three_targets(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> tuple[Sts, Reconciler]:
+    """A due plan under a job in each account; the broken target's role is refused."""
+    for target in ACCOUNTS:
+        _due(sim, f"{target}-llm", target, t0 + timedelta(hours=40), t0)
+    sts = Sts(denied={_role("broken")})
+    config = make_config(tmp_path / "j.db", targets=_targets("prod", "research", "broken"))
+    return sts, _reconciler(config, clock, sts, tmp_path / "j.db")
 
 
 def _reconciler(config: Config, clock: Clock, sts: Sts, journal: Path) -> Reconciler:
@@ -114,11 +116,7 @@ def _target_up(cycle: Any) -> dict[str, float]:
 def test_a_role_that_cannot_be_assumed_downs_only_its_target(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    for target in ACCOUNTS:
-        _due(sim, f"{target}-llm", target, t0 + timedelta(hours=40), t0)
-    sts = Sts(denied={_role("broken")})
-    config = make_config(tmp_path / "j.db", targets=_targets("prod", "research", "broken"))
-    reconciler = _reconciler(config, clock, sts, tmp_path / "j.db")
+    sts, reconciler = _three_targets(sim, clock, t0, tmp_path)
 
     cycle = reconciler.run_cycle()
 
@@ -137,11 +135,7 @@ def test_a_role_that_cannot_be_assumed_downs_only_its_target(
 def test_roles_are_assumed_once_per_target_and_a_fixed_role_recovers(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    for target in ACCOUNTS:
-        _due(sim, f"{target}-llm", target, t0 + timedelta(hours=40), t0)
-    sts = Sts(denied={_role("broken")})
-    config = make_config(tmp_path / "j.db", targets=_targets("prod", "research", "broken"))
-    reconciler = _reconciler(config, clock, sts, tmp_path / "j.db")
+    sts, reconciler = _three_targets(sim, clock, t0, tmp_path)
 
     for _ in range(3):
         reconciler.run_cycle()
@@ -169,17 +163,7 @@ def test_a_budget_spanning_two_targets_refuses_the_purchase_that_would_break_it(
         tmp_path / "j.db",
         targets=_targets("prod", "research"),
         budgets=budgets,
-        policies=[
-            {
-                "name": "all",
-                "match": {"names": ["*"]},
-                "action": "extend",
-                "extend_before": "96h",
-                "safety_margin": "2h",
-                "require_demand": True,
-                "extension": {"min_duration": "1d", "max_duration": "14d"},
-            }
-        ],
+        policies=[policy(extend_before="96h")],
     )
     reconciler = _reconciler(config, clock, sts, tmp_path / "j.db")
 

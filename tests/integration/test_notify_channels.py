@@ -10,13 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import structlog
 from structlog.testing import CapturingLogger
 
 from tests.integration.test_engine_support import REGION, make_config
-from tests.integration.test_notify_support import webhook_receiver
+from tests.integration.test_notify_support import topic_with_inbox, webhook_receiver
 from watcher.aws.calls import CallCounter
 from watcher.config import Config, Mode
 from watcher.model import Money
@@ -97,14 +96,7 @@ def topic_inbox() -> Iterator[tuple[str, Any, str]]:
     from moto import mock_aws
 
     with mock_aws():
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        topic = sns.create_topic(Name="plan-watcher")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="plan-watcher-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        topic, sqs, queue_url = topic_with_inbox(REGION)
         yield topic, sqs, queue_url
 
 

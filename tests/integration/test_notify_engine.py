@@ -5,11 +5,10 @@ channel never holds up a cycle."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import boto3
 
 from tests.integration.test_engine_support import (
     DAY_FEE_4,
@@ -18,7 +17,12 @@ from tests.integration.test_engine_support import (
     kinds,
     make_config,
 )
-from tests.integration.test_notify_support import MemoryChannel, webhook_receiver
+from tests.integration.test_notify_support import (
+    MemoryChannel,
+    due_with_job,
+    topic_with_inbox,
+    webhook_receiver,
+)
 from watcher.aws.calls import CallCounter
 from watcher.clock import ManualClock
 from watcher.notify import Dispatcher, SnsChannel, WebhookChannel
@@ -27,16 +31,7 @@ DUE = timedelta(hours=40)
 
 
 def _due_with_job(sim: Any, t0: datetime, name: str) -> str:
-    arn = str(sim.add_plan(name, ends_at=t0 + DUE, instance_count=4))
-    end = sim.plan_end(name)
-    started = t0 - timedelta(days=1)
-    sim.add_job(
-        f"{name}-job",
-        plan=name,
-        started_at=started,
-        max_runtime=end - started + timedelta(hours=20),
-    )
-    return arn
+    return due_with_job(sim, name, t0 + DUE, t0)
 
 
 def _engine(tmp_path: Path, clock: ManualClock, *channels: Any, **config: Any) -> Engine:
@@ -123,14 +118,7 @@ def test_a_hung_webhook_does_not_hold_up_the_cycle_or_the_topic(
 ) -> None:
     _due_with_job(sim, t0, "llm-stuck")
     sim.market.set_terms("llm-stuck", available=False)
-    sns = boto3.client("sns", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    topic = sns.create_topic(Name="plan-watcher")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    topic, sqs, queue_url = topic_with_inbox(REGION)
     stats = CallCounter()
 
     with webhook_receiver(hold=True) as receiver:
@@ -149,16 +137,12 @@ def test_a_hung_webhook_does_not_hold_up_the_cycle_or_the_topic(
         assert receiver.arrived.wait(10)
         assert not receiver.answered.is_set()
         # SNS went out meanwhile: its lane does not wait behind the webhook's.
-        messages: list[Any] = []
-        for _ in range(50):
-            messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
-            if messages or stats.snapshot().get(("sns", "sent")):
+        pause = threading.Event()  # never set: a plain wait between polls
+        for _ in range(300):
+            if stats.snapshot().get(("sns", "sent")):
                 break
-            receiver.arrived.wait(0.1)
-        if not messages:
-            messages = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
+            pause.wait(0.1)
+        messages = sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
         assert not receiver.answered.is_set()
         [message] = messages
         assert json.loads(json.loads(message["Body"])["Message"])["kind"] == "no_offering"

@@ -10,11 +10,43 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import boto3
+
 from watcher.notify.channels import ChannelError
 from watcher.notify.notice import Notice
+from watcher.sandbox import DEFAULT_ACCOUNT, DEFAULT_REGION
+
+
+def due_with_job(
+    sim: Any, name: str, ends_at: datetime, now: datetime, account: str = DEFAULT_ACCOUNT
+) -> str:
+    """A 4-instance plan ending at `ends_at`, under a job that runs 20h past its end."""
+    arn = str(sim.add_plan(name, ends_at=ends_at, instance_count=4, account=account))
+    end = sim.plan_end(name, account=account)
+    started = now - timedelta(days=1)
+    sim.add_job(
+        f"{name}-job",
+        plan=name,
+        started_at=started,
+        max_runtime=end - started + timedelta(hours=20),
+        account=account,
+    )
+    return arn
+
+
+def topic_with_inbox(region: str = DEFAULT_REGION) -> tuple[str, Any, str]:
+    """Inside moto: an SNS topic with an SQS queue subscribed (topic ARN, sqs, queue URL)."""
+    sns = boto3.client("sns", region_name=region)
+    sqs = boto3.client("sqs", region_name=region)
+    topic = sns.create_topic(Name="plan-watcher")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="plan-watcher-inbox")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=attributes["Attributes"]["QueueArn"])
+    return topic, sqs, queue_url
 
 
 @dataclass
