@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
 from typing import Any
 
 from bench.world import Sizes, seed
 from watcher.clock import SystemClock
 from watcher.sandbox.faults import Faults, OperationFaults
-from watcher.sandbox.server import SandboxServer
+from watcher.sandbox.server import SandboxServer, wait_for_stop_signal
 from watcher.sandbox.simulator import Simulator
 
 
@@ -71,14 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seeded {json.dumps([s.__dict__ for s in seeded])}", flush=True)
     print(f"seeding_seconds {seeding:.2f}", flush=True)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    stop.wait()
+    wait_for_stop_signal()
     calls.shutdown()
     server.stop()
     return 0

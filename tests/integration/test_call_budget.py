@@ -72,6 +72,17 @@ class Fleet:
         return found
 
 
+def _finished_jobs(sim: Any, t0: datetime, count: int) -> None:
+    for n in range(count):
+        sim.add_job(
+            f"old-{n:03d}",
+            plan="llm",
+            started_at=t0 - timedelta(days=20) + timedelta(minutes=n),
+            max_runtime=timedelta(hours=2),
+            status="Completed",
+        )
+
+
 def _decisions(cycle: CycleResult) -> dict[str, str]:
     return {r.plan_name: r.decision.kind.value for r in cycle.results}
 
@@ -106,14 +117,7 @@ def test_jobs_that_start_or_stop_between_cycles_change_the_demand(
     """The steady cycle reads only jobs changed since the last one, and still sees a job that
     started (new demand) and one that stopped (demand gone)."""
     arn = sim.add_plan("llm", ends_at=t0 + timedelta(hours=40))
-    for n in range(250):  # finished work: three pages for a full scan
-        sim.add_job(
-            f"old-{n:03d}",
-            plan="llm",
-            started_at=t0 - timedelta(days=20) + timedelta(minutes=n),
-            max_runtime=timedelta(hours=2),
-            status="Completed",
-        )
+    _finished_jobs(sim, t0, 250)  # three pages for a full scan
     fleet = Fleet(tmp_path, clock, Sizes(targets=1))
     cycle, calls = fleet.cycle()
     assert _decisions(cycle)["llm"] == "no_demand"
@@ -154,14 +158,7 @@ def test_running_jobs_are_scanned_in_full_again_after_an_hour(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
     sim.add_plan("llm", ends_at=t0 + timedelta(hours=40))
-    for n in range(150):
-        sim.add_job(
-            f"old-{n:03d}",
-            plan="llm",
-            started_at=t0 - timedelta(days=20) + timedelta(minutes=n),
-            max_runtime=timedelta(hours=2),
-            status="Completed",
-        )
+    _finished_jobs(sim, t0, 150)
     fleet = Fleet(tmp_path, clock, Sizes(targets=1))
     scans = []
     for _ in range(14):

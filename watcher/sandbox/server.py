@@ -34,6 +34,18 @@ class SandboxServer:
         moto_hook.uninstall()
 
 
+def wait_for_stop_signal() -> None:
+    """Block until SIGTERM or SIGINT (from the main thread)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+
+
 def serve(scenario: str, host: str, port: int, speed: float, start: str | None) -> int:
     """Run until SIGTERM/SIGINT; print the endpoint on the first line of stdout."""
     loaded = load_scenario(scenario)
@@ -50,14 +62,7 @@ def serve(scenario: str, host: str, port: int, speed: float, start: str | None) 
     endpoint = server.start()
     print(f"plan-watcher sandbox serving scenario {loaded.name!r} at {endpoint}", flush=True)
     print(f"  export AWS_ENDPOINT_URL={endpoint}", flush=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    stop.wait()
+    wait_for_stop_signal()
     server.stop()
     print("plan-watcher sandbox stopped", flush=True)
     sys.stdout.flush()
