@@ -7,6 +7,7 @@ a decimal is left out with a reason, an extension with an unreadable fee keeps `
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,14 +15,26 @@ from typing import Any
 
 from watcher.model import Extension, ExtensionOffering, Money, Plan, PlanStatus
 
+_PLAIN_FEE = re.compile(r"[0-9]+(\.[0-9]+)?")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+#: Extension Status / PaymentStatus values AWS documents, by their folded spelling.
+_KNOWN_STATUSES = {
+    s.lower(): s for s in ("Pending", "Active", "Scheduled", "Failed", "Expired", "Completed")
+}
+
 
 class Malformed(ValueError):
-    """An AWS item could not be read; `ref` names it as well as possible."""
+    """An AWS item could not be read; `ref` names it as well as possible, and `arn` and
+    `name` carry whichever of the two could still be read (for reporting the item)."""
 
-    def __init__(self, ref: str, reason: str) -> None:
+    def __init__(
+        self, ref: str, reason: str, *, arn: str | None = None, name: str | None = None
+    ) -> None:
         super().__init__(f"{ref}: {reason}")
         self.ref = ref
         self.reason = reason
+        self.arn = arn
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -68,16 +81,41 @@ def _int(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def money(item: Mapping[str, Any]) -> Money:
+    """`UpfrontFee` and `CurrencyCode` as Money; raise ValueError unless both are plain.
+
+    AWS documents the fee as a decimal string ("1234.56"). Python's Decimal would also take
+    "1e3", "1_000", "Infinity" or other scripts' digits; none of those is a fee AWS writes, so
+    an answer carrying one is damaged and nothing is bought on its strength.
+    """
+    fee, currency = item.get("UpfrontFee"), item.get("CurrencyCode")
+    if not isinstance(fee, str) or not _PLAIN_FEE.fullmatch(fee.strip()):
+        raise ValueError(f"UpfrontFee {fee!r} is not a decimal amount")
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency.strip()):
+        raise ValueError(f"CurrencyCode {currency!r} is not a currency code")
+    return Money.from_aws(fee, currency)
+
+
 def _fee(item: Mapping[str, Any]) -> Money | None:
     if "UpfrontFee" not in item:
         return None
     try:
-        return Money.from_aws(item.get("UpfrontFee"), item.get("CurrencyCode"))
+        return money(item)
     except ValueError:
         return None
 
 
 def parse_plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None = None) -> Plan:
+    """A plan from ListTrainingPlans or DescribeTrainingPlan; Malformed (with whichever of
+    ARN and name is readable) when a field a decision depends on is missing or damaged."""
+    try:
+        return _plan(item, target, tags)
+    except Malformed as exc:
+        arn, name = _text(item.get("TrainingPlanArn")), _text(item.get("TrainingPlanName"))
+        raise Malformed(exc.ref, exc.reason, arn=arn, name=name) from None
+
+
+def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) -> Plan:
     arn = item.get("TrainingPlanArn")
     name = item.get("TrainingPlanName")
     ref = str(arn or name or "training plan without ARN")
@@ -89,11 +127,11 @@ def parse_plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | N
         raise Malformed(ref, f"unknown status {item.get('Status')!r}") from None
     if item.get("EndTime") is None:
         raise Malformed(ref, "missing EndTime")
-    if "UpfrontFee" in item and _fee(item) is None:
-        raise Malformed(
-            ref,
-            f"UpfrontFee {item.get('UpfrontFee')!r} {item.get('CurrencyCode')!r} is not an amount",
-        )
+    if "UpfrontFee" in item:
+        try:
+            money(item)
+        except ValueError as exc:
+            raise Malformed(ref, str(exc)) from None
     zones = tuple(
         sorted(
             {
@@ -132,7 +170,7 @@ def parse_offering(item: Mapping[str, Any], plan_arn: str) -> ExtensionOffering:
     if not isinstance(offering_id, str) or not offering_id:
         raise Malformed(ref, "missing TrainingPlanExtensionOfferingId")
     try:
-        fee = Money.from_aws(item.get("UpfrontFee"), item.get("CurrencyCode"))
+        fee = money(item)
     except ValueError as exc:
         raise Malformed(ref, str(exc)) from None
     hours = item.get("DurationHours")
@@ -150,24 +188,45 @@ def parse_offering(item: Mapping[str, Any], plan_arn: str) -> ExtensionOffering:
 
 
 def parse_extension(item: Mapping[str, Any], plan_arn: str) -> Extension:
+    """One history entry. Only a missing offering ID makes it unreadable: any other damaged
+    field becomes None, so the entry still counts (a pending extension still blocks a second
+    purchase, a bought one still counts against `max_extensions`)."""
     offering_id = item.get("TrainingPlanExtensionOfferingId")
     if not isinstance(offering_id, str) or not offering_id:
         raise Malformed(plan_arn, "an extension without TrainingPlanExtensionOfferingId")
-    ref = f"{plan_arn} extension {offering_id}"
     hours = item.get("DurationHours")
     return Extension(
         offering_id=offering_id,
         plan_arn=plan_arn,
-        extended_at=_optional_utc(item.get("ExtendedAt"), ref, "ExtendedAt"),
-        start=_optional_utc(item.get("StartDate"), ref, "StartDate"),
-        end=_optional_utc(item.get("EndDate"), ref, "EndDate"),
+        extended_at=_lenient_utc(item.get("ExtendedAt")),
+        start=_lenient_utc(item.get("StartDate")),
+        end=_lenient_utc(item.get("EndDate")),
         # Unknown values are kept as they are: only "Pending" and "Failed" carry meaning here.
-        status=str(item.get("Status") or "Unknown"),
-        payment_status=str(item.get("PaymentStatus") or "Unknown"),
-        duration_hours=hours if isinstance(hours, int) else None,
+        status=_status(item.get("Status")),
+        payment_status=_status(item.get("PaymentStatus")),
+        duration_hours=hours if _int(hours, -1) >= 0 else None,
         upfront_fee=_fee(item),
-        availability_zone=item.get("AvailabilityZone"),
+        availability_zone=_text(item.get("AvailabilityZone")),
     )
+
+
+def _lenient_utc(value: Any) -> datetime | None:
+    try:
+        return _optional_utc(value, "", "")
+    except Malformed:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _status(value: Any) -> str:
+    """A status as AWS's documented spelling when it is one in other case or spacing
+    ("PENDING", "Payment Pending" -> "Pending"); anything else as it came."""
+    text = str(value).strip() if value not in (None, "") else "Unknown"
+    folded = re.sub(r"[\s_-]+", "", text).lower().removeprefix("payment")
+    return _KNOWN_STATUSES.get(folded, text)
 
 
 def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:

@@ -1,0 +1,497 @@
+"""AWS answers that are wrong in shape or content hurt only the plan they describe.
+
+Three plans are due under the same extend policy, each under a job that outlives it: `llm-a`
+and `llm-c` are left alone, `llm-b`'s answers are corrupted in one way per test (in
+ListTrainingPlans, SearchTrainingPlanOfferings or DescribeTrainingPlanExtensionHistory). The
+corruption is applied in-process by a botocore `after-call` handler on plan-watcher's own
+clients, so the simulator stays correct and the damage is exactly what the test says. The
+cycle must complete, `llm-b` must end as `error` (or with its bad offering rejected and
+a reason), and the others must be extended as if nothing happened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import structlog
+import yaml
+
+from tests.integration.test_engine_support import (
+    REGION,
+    Engine,
+    by_name,
+    config_dict,
+    kinds,
+    make_config,
+    policy,
+)
+from watcher.act.sqlite_journal import SqliteJournal
+from watcher.aws.parse import Malformed, parse_plan
+from watcher.aws.sagemaker import SageMakerGateway
+from watcher.aws.session import TargetSpec
+from watcher.cli import main
+from watcher.clock import ManualClock, SystemClock
+from watcher.reconcile import Reconciler
+from watcher.sandbox import sandboxed
+
+# Due: with the simulator's T0 (Monday 09:00 UTC) the plans end Wednesday 11:30.
+DUE = timedelta(hours=40)
+VICTIM = "llm-b"
+OTHERS = ("llm-a", "llm-c")
+
+Item = dict[str, Any]
+Damage = Callable[[Item], None]
+
+
+def _seed(sim: Any, t0: datetime, names: tuple[str, ...] = ("llm-a", VICTIM, "llm-c")) -> None:
+    for name in names:
+        sim.add_plan(name, ends_at=t0 + DUE, instance_count=4)
+        end = sim.plan_end(name)
+        started = t0 - timedelta(days=1)
+        sim.add_job(
+            f"{name}-job", plan=name, started_at=started, max_runtime=end - started + DUE / 2
+        )
+
+
+class Corruptor:
+    """Rewrites what plan-watcher's clients receive for one plan, after botocore parsed it.
+
+    Request parameters are remembered per call (`before-parameter-build`), because offerings
+    and extension history items do not name their plan.
+    """
+
+    def __init__(self) -> None:
+        self.rules: dict[str, tuple[str, Damage]] = {}
+        self.extra: dict[str, tuple[str, Item]] = {}
+
+    def damage(self, operation: str, key: str, change: Damage) -> None:
+        """Apply `change` to every item under `key` in `operation`'s answers about VICTIM."""
+        self.rules[operation] = (key, change)
+
+    def inject(self, operation: str, key: str, item: Item) -> None:
+        """Add `item` under `key` to every answer of `operation` about VICTIM."""
+        self.extra[operation] = (key, item)
+
+    def attach(self, session: boto3.Session) -> None:
+        session.events.register("before-parameter-build.sagemaker.*", self._remember)
+        session.events.register("after-call.sagemaker.*", self._rewrite)
+
+    @staticmethod
+    def _remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["plan_watcher_test_params"] = dict(params)
+
+    def _rewrite(
+        self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
+        if "Error" in parsed:
+            return
+        asked = str(context.get("plan_watcher_test_params", {}).get("TrainingPlanArn", ""))
+        extra = self.extra.get(model.name)
+        if extra is not None and asked.endswith(f"/{VICTIM}"):
+            parsed.setdefault(extra[0], []).append(dict(extra[1]))
+        rule = self.rules.get(model.name)
+        if rule is None:
+            return
+        key, change = rule
+        for item in parsed.get(key) or []:
+            about = str(item.get("TrainingPlanArn") or item.get("TrainingPlanName") or asked)
+            if about.endswith(f"/{VICTIM}") or about == VICTIM:
+                change(item)
+
+
+@pytest.fixture
+def corruptor() -> Corruptor:
+    return Corruptor()
+
+
+@pytest.fixture
+def engine(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
+) -> Iterator[Engine]:
+    _seed(sim, t0)
+    built = _CorruptedEngine(make_config(tmp_path / "j.db"), clock, tmp_path / "j.db")
+    built.corruptor = corruptor
+    built.start()
+    yield built
+
+
+class _CorruptedEngine(Engine):
+    corruptor: Corruptor | None = None
+
+    def start(self) -> Reconciler:
+        session = boto3.Session(region_name=REGION)
+        if self.corruptor is not None:
+            self.corruptor.attach(session)
+        gateway = SageMakerGateway(
+            TargetSpec("default", REGION), session, self.counter, read_attempts=1
+        )
+        log = structlog.wrap_logger(self.logger, processors=[])
+        self.reconciler = Reconciler(
+            self.config, self.clock, SqliteJournal(self.journal_path), {"default": gateway}, log
+        )
+        return self.reconciler
+
+
+def _set(field: str, value: Any) -> Damage:
+    def change(item: Item) -> None:
+        item[field] = value
+
+    return change
+
+
+def _drop(field: str) -> Damage:
+    def change(item: Item) -> None:
+        item.pop(field, None)
+
+    return change
+
+
+def _others_extended(decisions: dict[str, str]) -> None:
+    assert {name: decisions.get(name) for name in OTHERS} == dict.fromkeys(OTHERS, "extended")
+
+
+# --- the plan itself (ListTrainingPlans) -------------------------------------------------------
+
+PAST = datetime(2020, 1, 1, 11, 30).astimezone()
+PLAN_DAMAGE: list[tuple[str, Damage, str]] = [
+    ("no ARN", _drop("TrainingPlanArn"), "missing TrainingPlanArn"),
+    ("no name", _drop("TrainingPlanName"), "missing TrainingPlanArn or TrainingPlanName"),
+    ("no status", _drop("Status"), "unknown status None"),
+    ("unknown status", _set("Status", "Retiring"), "unknown status 'Retiring'"),
+    ("no end time", _drop("EndTime"), "missing EndTime"),
+    ("end time not a time", _set("EndTime", "soon"), "EndTime is not a timestamp"),
+    ("start time not a time", _set("StartTime", 1700000000), "StartTime is not a timestamp"),
+    ("fee with a comma", _set("UpfrontFee", "12,000.00"), "'12,000.00'"),
+    ("fee NaN", _set("UpfrontFee", "NaN"), "'NaN'"),
+    ("fee empty", _set("UpfrontFee", ""), "UpfrontFee ''"),
+    ("fee in exponent form", _set("UpfrontFee", "1e3"), "'1e3'"),
+    ("fee negative", _set("UpfrontFee", "-5.00"), "'-5.00'"),
+    ("fee a number", _set("UpfrontFee", 12000.5), "12000.5"),
+    ("currency unreadable", _set("CurrencyCode", "US Dollar"), "'US Dollar'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "reason"), PLAN_DAMAGE, ids=[case[0] for case in PLAN_DAMAGE]
+)
+def test_an_unreadable_plan_is_an_error_and_the_others_are_decided(
+    engine: Engine, corruptor: Corruptor, what: str, change: Damage, reason: str
+) -> None:
+    corruptor.damage("ListTrainingPlans", "TrainingPlanSummaries", change)
+
+    cycle, calls = engine.cycle()
+
+    decisions = kinds(cycle)
+    _others_extended(decisions)
+    errors = [r for r in cycle.results if r.decision.kind.value == "error"]
+    assert len(errors) == 1, decisions
+    assert reason in errors[0].decision.reason
+    assert calls["ExtendTrainingPlan"] == 2
+    assert engine.events("cycle_finished")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reconcile.Reconciler._survey reports an unreadable plan with plan_name = "
+    "Malformed.ref (the ARN); the parser now carries the readable name in Malformed.name",
+)
+def test_an_unreadable_plan_is_reported_under_its_name(
+    engine: Engine, corruptor: Corruptor
+) -> None:
+    corruptor.damage("ListTrainingPlans", "TrainingPlanSummaries", _set("Status", "Retiring"))
+
+    cycle, _ = engine.cycle()
+
+    assert kinds(cycle)[VICTIM] == "error"
+
+
+def test_a_plan_whose_end_is_in_the_past_is_expired_not_bought(
+    engine: Engine, corruptor: Corruptor
+) -> None:
+    corruptor.damage("ListTrainingPlans", "TrainingPlanSummaries", _set("EndTime", PAST))
+
+    cycle, calls = engine.cycle()
+
+    assert kinds(cycle)[VICTIM] == "expired"
+    _others_extended(kinds(cycle))
+    assert calls["ExtendTrainingPlan"] == 2
+
+
+def test_a_plan_without_a_start_time_is_decided_normally(
+    engine: Engine, corruptor: Corruptor
+) -> None:
+    corruptor.damage("ListTrainingPlans", "TrainingPlanSummaries", _drop("StartTime"))
+
+    cycle, _ = engine.cycle()
+
+    assert set(kinds(cycle).values()) == {"extended"}
+
+
+def test_a_plan_in_a_currency_nobody_configured_buys_nothing(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
+) -> None:
+    """Caps and budget are in USD; the plan and its offerings come back in JPY."""
+    _seed(sim, t0)
+    capped = policy(extension={"max_duration": "14d", "max_upfront_fee": "60000.00 USD"})
+    config = make_config(
+        tmp_path / "j.db",
+        policies=[capped],
+        budgets=[{"name": "monthly", "limit": "250000.00 USD"}],
+    )
+    built = _CorruptedEngine(config, clock, tmp_path / "j.db")
+    built.corruptor = corruptor
+    built.start()
+    corruptor.damage("ListTrainingPlans", "TrainingPlanSummaries", _set("CurrencyCode", "JPY"))
+    corruptor.damage(
+        "SearchTrainingPlanOfferings", "TrainingPlanExtensionOfferings", _set("CurrencyCode", "JPY")
+    )
+
+    cycle, calls = built.cycle()
+
+    victim = by_name(cycle)[VICTIM].decision
+    assert victim.kind.value == "no_offering"
+    assert victim.rejected and all("JPY" in r.reason for r in victim.rejected)
+    _others_extended(kinds(cycle))
+    assert calls["ExtendTrainingPlan"] == 2
+
+
+# --- offerings (SearchTrainingPlanOfferings) ---------------------------------------------------
+
+OFFERS = ("SearchTrainingPlanOfferings", "TrainingPlanExtensionOfferings")
+OFFER_DAMAGE: list[tuple[str, Damage, str]] = [
+    ("no ID", _drop("TrainingPlanExtensionOfferingId"), "missing TrainingPlanExtensionOfferingId"),
+    ("fee with a comma", _set("UpfrontFee", "12,000.00"), "'12,000.00'"),
+    ("fee NaN", _set("UpfrontFee", "NaN"), "'NaN'"),
+    ("fee empty", _set("UpfrontFee", ""), "''"),
+    ("fee in exponent form", _set("UpfrontFee", "1e3"), "'1e3'"),
+    ("no fee", _drop("UpfrontFee"), "None"),
+    ("no currency", _drop("CurrencyCode"), "None"),
+    ("negative duration", _set("DurationHours", -24), "DurationHours -24"),
+    ("duration a string", _set("DurationHours", "24"), "DurationHours '24'"),
+    ("no end date", _drop("EndDate"), "EndDate is not a timestamp"),
+    ("start date junk", _set("StartDate", "tomorrow"), "StartDate is not a timestamp"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "reason"), OFFER_DAMAGE, ids=[case[0] for case in OFFER_DAMAGE]
+)
+def test_an_unreadable_offering_is_left_out_with_a_reason(
+    engine: Engine, corruptor: Corruptor, what: str, change: Damage, reason: str
+) -> None:
+    corruptor.damage(*OFFERS, change)
+
+    cycle, calls = engine.cycle()
+
+    victim = by_name(cycle)[VICTIM].decision
+    assert victim.kind.value == "no_offering"
+    assert "unreadable offerings left out" in victim.reason and reason in victim.reason
+    _others_extended(kinds(cycle))
+    assert calls["ExtendTrainingPlan"] == 2
+
+
+REJECTED: list[tuple[str, Damage, str]] = [
+    ("ends before it starts", lambda o: o.update(EndDate=o["StartDate"] - DUE), "before it starts"),
+    ("starts in the past", _set("StartDate", PAST), "not where the plan ends"),
+    ("another currency", _set("CurrencyCode", "EUR"), "not in USD"),
+    ("an hour count AWS does not sell", _set("DurationHours", 25), "not one AWS sells"),
+]
+
+
+@pytest.mark.parametrize(("what", "change", "reason"), REJECTED, ids=[c[0] for c in REJECTED])
+def test_a_nonsensical_offering_is_rejected_with_its_reason(
+    engine: Engine, corruptor: Corruptor, what: str, change: Damage, reason: str
+) -> None:
+    corruptor.damage(*OFFERS, change)
+
+    cycle, calls = engine.cycle()
+
+    victim = by_name(cycle)[VICTIM].decision
+    assert victim.kind.value == "no_offering"
+    assert victim.rejected and all(reason in r.reason for r in victim.rejected)
+    _others_extended(kinds(cycle))
+    assert calls["ExtendTrainingPlan"] == 2
+
+
+# --- extension history (DescribeTrainingPlanExtensionHistory) ----------------------------------
+
+HISTORY = ("DescribeTrainingPlanExtensionHistory", "TrainingPlanExtensions")
+
+
+def _pending(**fields: Any) -> Item:
+    """An extension bought a moment ago and not yet paid, with `fields` changed."""
+    item: Item = {
+        "TrainingPlanExtensionOfferingId": "tpeo-earlier",
+        "ExtendedAt": datetime(2026, 3, 2, 8, 0).astimezone(),
+        "StartDate": PAST,
+        "EndDate": PAST + timedelta(days=1),
+        "Status": "Pending",
+        "PaymentStatus": "Pending",
+        "DurationHours": 24,
+        "UpfrontFee": "9438.72",
+        "CurrencyCode": "USD",
+    }
+    item.update(fields)
+    return item
+
+
+PENDING_JUNK: list[tuple[str, Item]] = [
+    ("requested at an unreadable time", _pending(ExtendedAt="yesterday")),
+    ("dates missing", {k: v for k, v in _pending().items() if not k.endswith("Date")}),
+    ("dates that are numbers", _pending(StartDate=0, EndDate=-1)),
+    ("negative duration", _pending(DurationHours=-24)),
+    ("fee unreadable", _pending(UpfrontFee="n/a")),
+    ("status in capitals", _pending(Status="PENDING", PaymentStatus="PENDING")),
+    ("payment pending spelled out", _pending(Status="Active", PaymentStatus="Payment Pending")),
+]
+
+
+@pytest.mark.parametrize(("what", "item"), PENDING_JUNK, ids=[c[0] for c in PENDING_JUNK])
+def test_a_pending_extension_with_junk_fields_still_blocks_a_second_purchase(
+    engine: Engine, corruptor: Corruptor, what: str, item: Item
+) -> None:
+    corruptor.inject(*HISTORY, item)
+
+    cycle, calls = engine.cycle()
+
+    victim = by_name(cycle)[VICTIM].decision
+    assert victim.kind.value == "in_flight"
+    assert "tpeo-earlier" in victim.reason
+    _others_extended(kinds(cycle))
+    assert calls["ExtendTrainingPlan"] == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="inventory.Inventory.history drops the entries the gateway could not read "
+    "(`extensions, _ = ...`), so a pending extension without an offering ID is invisible "
+    "and a second extension is bought; the plan should be `error` instead",
+)
+def test_a_history_entry_without_an_offering_id_stops_purchases_for_that_plan(
+    engine: Engine, corruptor: Corruptor
+) -> None:
+    corruptor.inject(*HISTORY, _pending(TrainingPlanExtensionOfferingId=None))
+
+    cycle, calls = engine.cycle()
+
+    assert kinds(cycle)[VICTIM] in ("error", "in_flight")
+    assert calls["ExtendTrainingPlan"] == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="model.Extension.in_flight only knows 'Pending': an extension in a status AWS "
+    "has not documented (here 'Processing', payment 'InProgress') is taken as settled and a "
+    "second extension is bought; an unknown, non-terminal status should block like Pending",
+)
+def test_an_extension_in_an_undocumented_status_blocks_a_second_purchase(
+    engine: Engine, corruptor: Corruptor
+) -> None:
+    corruptor.inject(*HISTORY, _pending(Status="Processing", PaymentStatus="InProgress"))
+
+    cycle, calls = engine.cycle()
+
+    assert kinds(cycle)[VICTIM] == "in_flight"
+    assert calls["ExtendTrainingPlan"] == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="budgets.spend skips an extension whose ExtendedAt is unknown, so its fee is not "
+    "counted; spend it cannot place in a window should make the budget admit nothing",
+)
+def test_a_bought_extension_at_an_unknown_time_makes_its_budget_admit_nothing(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
+) -> None:
+    _seed(sim, t0)
+    config = make_config(tmp_path / "j.db", budgets=[{"name": "monthly", "limit": "250000.00 USD"}])
+    built = _CorruptedEngine(config, clock, tmp_path / "j.db")
+    built.corruptor = corruptor
+    built.start()
+    bought = _pending(Status="Active", PaymentStatus="Completed", ExtendedAt="2026-03-01")
+    corruptor.inject(*HISTORY, dict(bought, UpfrontFee="249000.00"))
+
+    cycle, calls = built.cycle()
+
+    assert set(kinds(cycle).values()) == {"over_budget"}
+    assert calls["ExtendTrainingPlan"] == 0
+
+
+def test_history_with_junk_beside_a_settled_extension_changes_nothing(
+    engine: Engine, corruptor: Corruptor
+) -> None:
+    settled = _pending(Status="Active", PaymentStatus="Completed", DurationHours="x", Junk=[1])
+    corruptor.inject(*HISTORY, settled)
+
+    cycle, calls = engine.cycle()
+
+    assert set(kinds(cycle).values()) == {"extended"}
+    assert calls["ExtendTrainingPlan"] == 3
+
+
+# --- through the command line --------------------------------------------------------------
+
+
+@pytest.fixture
+def _restore_logging() -> Iterator[None]:
+    """The CLI points structlog at this test's stderr; put the default back afterwards."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("_restore_logging")
+@pytest.mark.parametrize(
+    ("seeded", "code", "victim"),
+    [
+        ({"fee": Decimal("NaN")}, 1, "error"),
+        ({"currency": "JPY"}, 0, "no_offering"),
+    ],
+    ids=["fee NaN on the wire: exit 1", "plan in JPY: exit 0"],
+)
+def test_plan_command_reports_the_damaged_plan_beside_the_others(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    seeded: dict[str, Any],
+    code: int,
+    victim: str,
+) -> None:
+    """The simulator itself answers with the damage here (real JSON over moto), and the CLI
+    runs one `plan` cycle on the system clock: exit 1 when a plan's evaluation failed, 0 when
+    only offerings were refused, and every plan in the JSON either way."""
+    config = tmp_path / "watcher.yaml"
+    capped = policy(extension={"max_duration": "14d", "max_upfront_fee": "60000.00 USD"})
+    config.write_text(yaml.safe_dump(config_dict(tmp_path / "j.db", policies=[capped])))
+    now = datetime.now(UTC)
+    with sandboxed(SystemClock()) as sim:
+        for name in ("llm-a", VICTIM, "llm-c"):
+            sim.add_plan(name, ends_at=now + DUE, **(seeded if name == VICTIM else {}))
+            end = sim.plan_end(name)
+            sim.add_job(f"{name}-job", plan=name, started_at=now, max_runtime=end - now + DUE)
+        ends = {name: sim.plan_end(name) for name in ("llm-a", VICTIM, "llm-c")}
+        exit_code = main(["plan", "--config", str(config), "--output", "json"])
+        ends_after = {name: sim.plan_end(name) for name in ends}
+    out, err = capsys.readouterr()
+
+    assert exit_code == code
+    assert "Traceback" not in err
+    report = json.loads(out)
+    # An unreadable plan is reported under its ARN for now (see the xfail test above).
+    decisions = {d["plan_name"].rsplit("/", 1)[-1]: d["decision"] for d in report["decisions"]}
+    assert decisions == {"llm-a": "would_extend", VICTIM: victim, "llm-c": "would_extend"}
+    assert ends_after == ends  # `plan` never buys
+
+
+def test_an_unreadable_plan_still_carries_its_readable_name_and_arn() -> None:
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:training-plan/llm-b"
+    item = {"TrainingPlanArn": arn, "TrainingPlanName": VICTIM, "Status": "Retiring"}
+    with pytest.raises(Malformed) as caught:
+        parse_plan(item, "default")
+    assert (caught.value.arn, caught.value.name) == (arn, VICTIM)
+    assert caught.value.reason == "unknown status 'Retiring'"
