@@ -64,12 +64,15 @@ class Run:
 
 
 def soak_faults(seed: int, clock: ManualClock) -> Faults:
+    def wait(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+
     return Faults(
         default=READ_FAULTS,
         per_operation={"ExtendTrainingPlan": PURCHASE_FAULTS},
         seed=seed,
         sleep=False,
-        wait=lambda seconds: clock.advance(timedelta(seconds=seconds)),
+        wait=wait,
     )
 
 

@@ -35,6 +35,8 @@ class EventSink:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.decisions: Counter[str] = Counter()
+        # Decision -> plans that got it at least once.
+        self.plans_by_decision: dict[str, set[str]] = {}
         self.purchases: list[dict[str, Any]] = []
 
     def _record(self, level: str, event: dict[str, Any]) -> None:
@@ -42,7 +44,10 @@ class EventSink:
         with self._lock:
             self.counts[name] += 1
             if name == "decision":
-                self.decisions[str(event.get("decision"))] += 1
+                decision = str(event.get("decision"))
+                self.decisions[decision] += 1
+                plans = self.plans_by_decision.setdefault(decision, set())
+                plans.add(str(event.get("plan_name")))
             elif name in PURCHASE_EVENTS:
                 self.purchases.append(dict(event, level=level))
 

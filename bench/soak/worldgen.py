@@ -272,20 +272,18 @@ def generate(days: int = 90, plans: int = 200, seed: int = 7, poll_minutes: int 
         plan_specs.append(plan)
         jobs.extend(_jobs(rng, plan))
         clusters.extend(_clusters(rng, plan, end))
-    spend_per_month = Decimal(days) / Decimal(30)
+    # Budgets sized to the plans live per month, so that they bind: in a busy month some
+    # purchases are refused, in a quiet one none are.
+    per_month = Decimal(plans) * 30 / Decimal(days)
     budgets = (
-        # Sized so that they bind: some purchases in some months are refused.
         SoakBudget(
             "ml-monthly",
-            (Decimal(plans) * Decimal("9000") / spend_per_month).quantize(Decimal("1")),
+            (per_month * 14000).quantize(Decimal("1")),
             "calendar-month",
             ("llm", "hyperpod"),
         ),
         SoakBudget(
-            "batch-30d",
-            (Decimal(plans) * Decimal("900")).quantize(Decimal("1")),
-            "rolling-30d",
-            ("batch",),
+            "batch-30d", (per_month * 600).quantize(Decimal("1")), "rolling-30d", ("batch",)
         ),
     )
     return SoakWorld(
