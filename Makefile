@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit sandbox clean bench
+.PHONY: test lint typecheck unit sandbox clean bench soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ sandbox: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[sandbox,dev,bench]'
 	$(BIN)/python -m bench.scale $(BENCH_ARGS)
+
+# 90 simulated days with faults and restarts (~15 min; its short form is in `make test`):
+# prints the table and writes it into docs/reliability.md. SOAK_ARGS="--days 30" for less.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --write docs/reliability.md $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
