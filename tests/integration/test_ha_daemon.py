@@ -80,7 +80,7 @@ def test_only_the_lease_holder_reconciles(
     assert cycle is not None
     assert [r.decision.kind.value for r in cycle.results] == ["extended"]
     assert len(extensions(arn)) == 1
-    events = [(line["event"], line.get("token")) for line in logs]
+    events = [(line["event"], line.get("fence")) for line in logs]
     assert ("leader_acquired", 1) in events and ("not_leader", None) in events
     assert b.ready()[0] and b.healthy()[0]  # a follower stands by, healthy and ready
 

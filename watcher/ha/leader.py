@@ -144,7 +144,7 @@ class LeaseKeeper:
         except JournalUnavailable as exc:
             self.log.warning("lease_release_failed", error=str(exc), note="it expires instead")
             released = False
-        self.log.info("leader_released", token=held.token, released=released)
+        self.log.info("leader_released", fence=held.token, released=released)
         self._changed(False)
 
     def _run(self) -> None:
@@ -166,7 +166,7 @@ class LeaseKeeper:
                 fence = self.lease.acquire()
                 if fence is not None:
                     self._keep(fence, sent)
-                    self.log.info("leader_acquired", owner=fence.owner, token=fence.token)
+                    self.log.info("leader_acquired", owner=fence.owner, fence=fence.token)
                     self._changed(True)
         except JournalUnavailable as exc:
             self.log.warning("lease_renew_failed", error=str(exc), leader=self.is_leader())
@@ -185,7 +185,7 @@ class LeaseKeeper:
             if self._held != fence:
                 return
             self._held = None
-        self.log.warning("leader_lost", token=fence.token, reason=reason)
+        self.log.warning("leader_lost", fence=fence.token, reason=reason)
         self._changed(False)
 
     def _changed(self, leader: bool) -> None:
