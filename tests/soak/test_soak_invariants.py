@@ -15,24 +15,15 @@ from botocore.config import Config
 
 from bench.soak.harness import Run, Seeder
 from bench.soak.invariants import Findings, check
-from bench.soak.worldgen import TARGETS, JobSpec, PlanSpec, SoakBudget, SoakPolicy, SoakWorld
+from bench.soak.worldgen import POLICIES, TARGETS, JobSpec, PlanSpec, SoakBudget, SoakWorld
 from watcher.clock import ManualClock
 from watcher.sandbox.faults import Faults, OperationFaults
 from watcher.sandbox.market import MarketTerms
 from watcher.sandbox.wire import snap_to_plan_end
 
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-POLICY = SoakPolicy(
-    "llm",
-    "llm-*",
-    extend_before=timedelta(hours=72),
-    safety_margin=timedelta(hours=2),
-    require_demand=True,
-    min_duration=timedelta(days=1),
-    max_duration=timedelta(days=7),
-    prefer="cheapest",
-    max_extensions=4,
-)
+# The soak's own `llm` policy: 72h window, 2h margin, demand required, 1 to 7 days.
+POLICY = next(p for p in POLICIES if p.name == "llm")
 
 
 def _world(t0: datetime, limit: str = "100000", market: MarketTerms | None = None) -> SoakWorld:
