@@ -156,3 +156,14 @@ def test_latency_goes_to_wait_with_a_share_of_slow_calls() -> None:
     slow = [w for w in waited if w > 1]
     assert set(waited) == {0.1, 10.1} and 60 < len(slow) < 140
     assert faults.delay_ms == pytest.approx(sum(waited) * 1000)
+
+
+def test_a_scenario_can_declare_outages_and_they_need_a_timezone() -> None:
+    from watcher.sandbox.market import terms_from_dict
+
+    outage = {"from": "2026-03-03T00:00:00Z", "to": "2026-03-04T00:00:00+00:00"}
+    terms = terms_from_dict({"outages": [outage]})
+    assert terms.in_outage(datetime.fromisoformat("2026-03-03T12:00:00+00:00"))
+    assert not terms.in_outage(datetime.fromisoformat("2026-03-04T00:00:00+00:00"))
+    with pytest.raises(ValueError, match="needs a timezone"):
+        terms_from_dict({"outages": [{"from": "2026-03-03T00:00:00", "to": "2026-03-04"}]})
