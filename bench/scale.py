@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import statistics
@@ -306,7 +305,7 @@ def _measure(args: argparse.Namespace, sizes: Sizes, server: Server, tmp: Path) 
     bound: LowerBound = lower_bound(facts)
     path_s, chain = critical_path(facts, rt)
     active = sum(len(s["due"]) + len(s["far"]) for s in server.seeded)
-    sampled = min(args.peer_sample, math.inf) * len(server.seeded)
+    sampled = args.peer_sample * len(server.seeded)
     return {
         "sizes": sizes.__dict__,
         "latency_ms": args.latency_ms,
