@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, SandboxProcess, free_port, start_sandbox, stop_sandbox
+from tests.e2e.test_daemon_process import wait_for
 from watcher.act.dynamodb_table import create_table
 
 TABLE = "plan-watcher-ha"
@@ -70,11 +71,7 @@ class Replica:
 
 
 def _wait_for(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_for(check, timeout=TIMEOUT, what=what)
 
 
 @pytest.fixture

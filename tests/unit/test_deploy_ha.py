@@ -6,8 +6,6 @@ Kubernetes HA overlay renders two spread, disruption-protected replicas on a Dyn
 from __future__ import annotations
 
 import ast
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from botocore import xform_name
 
 from tests.unit.test_deploy_ecs import CloudFormationLoader
 from tests.unit.test_deploy_iam import granted, load_policy
-from tests.unit.test_deploy_kubernetes import CRD_KINDS, K8S_VERSIONS, one
+from tests.unit.test_deploy_kubernetes import CRD_KINDS, K8S_VERSIONS, kustomize, one
 from watcher.act.dynamodb_table import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 from watcher.config import Mode, load_config
 
@@ -95,14 +93,7 @@ def test_the_policy_grants_exactly_what_the_journal_and_lease_call() -> None:
 
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl not found: install it (Debian: apt-get install kubernetes-client)")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(OVERLAY)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return kustomize(OVERLAY)
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)

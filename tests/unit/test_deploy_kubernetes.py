@@ -27,16 +27,21 @@ CRD_KINDS = {
 K8S_VERSIONS = ("1.28", kubernetes_validate.latest_version())
 
 
-@pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """The documents `kubectl kustomize directory` renders."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.fail("kubectl not found: install it (Debian: apt-get install kubernetes-client)")
     result = subprocess.run(
-        [kubectl, "kustomize", str(BASE)], capture_output=True, text=True, timeout=60
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    return kustomize(BASE)
 
 
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
