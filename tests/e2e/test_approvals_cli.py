@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, SandboxProcess, start_sandbox, stop_sandbox
-from tests.e2e.test_engine_process import TIMEOUT, _env, _extensions, _watcher
+from tests.conftest import REPO_ROOT, SandboxProcess
+from tests.e2e.test_engine_process import TIMEOUT, _env, _extensions, _watcher, serve
+
+__all__ = ["serve"]  # the fixture that starts the simulator server on a scenario
 
 PLANS = ("by-command", "by-tag", "rejected-by-command", "rejected-by-tag")
 SCENARIO: dict[str, Any] = {
@@ -28,17 +29,6 @@ SCENARIO: dict[str, Any] = {
         for name in PLANS
     ],
 }
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SandboxProcess]:
-    path = tmp_path / "scenario.yaml"
-    path.write_text(yaml.safe_dump(SCENARIO))
-    started = start_sandbox(str(path))
-    try:
-        yield started
-    finally:
-        stop_sandbox(started)
 
 
 def _config(tmp_path: Path) -> Path:
@@ -86,8 +76,9 @@ def _decisions(stdout: str) -> dict[str, dict[str, Any]]:
 
 
 def test_proposals_approved_and_rejected_through_the_cli_and_tags(
-    tmp_path: Path, server: SandboxProcess
+    tmp_path: Path, serve: Callable[[dict[str, Any]], SandboxProcess]
 ) -> None:
+    server = serve(SCENARIO)
     run = _runner(tmp_path, server)
     sm = server.client()
     arns = {p["TrainingPlanName"]: p["TrainingPlanArn"] for p in _list(sm)}

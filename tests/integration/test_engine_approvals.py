@@ -12,20 +12,11 @@ from typing import Any
 
 import pytest
 import structlog
-import yaml
 
-from tests.integration.test_engine_support import (
-    DAY_FEE_4,
-    Engine,
-    by_name,
-    client,
-    config_dict,
-    make_config,
-    policy,
-)
+from tests.integration.approvals_support import Operated, due_plan, samples
+from tests.integration.test_engine_support import DAY_FEE_4, by_name, client, exact_offering, policy
 from watcher import cli_ops
 from watcher.act.journal import ProposalState
-from watcher.cli import main
 from watcher.clock import ManualClock
 
 APPROVE_TAG = "plan-watcher/approve"
@@ -43,32 +34,9 @@ def _propose(**approval: Any) -> dict[str, Any]:
     return policy(action="propose", **extra)
 
 
-def _seed(sim: Any, t0: datetime) -> str:
-    """llm-a ends 50.5 h after t0 (deadline 48.5 h) under a job running 20 h past its end."""
-    arn = str(sim.add_plan("llm-a", ends_at=t0 + timedelta(hours=40), instance_count=4))
-    end = sim.plan_end(arn)
-    started = t0 - timedelta(days=1)
-    sim.add_job(
-        "run", plan="llm-a", started_at=started, max_runtime=end - started + timedelta(hours=20)
-    )
-    return arn
-
-
-class Setup:
+class Setup(Operated):
     def __init__(self, tmp_path: Path, clock: ManualClock, **approval: Any) -> None:
-        self.journal = tmp_path / "j.db"
-        policies = [_propose(**approval)]
-        self.engine = Engine(make_config(self.journal, policies), clock, self.journal)
-        self.config_file = tmp_path / "watcher.yaml"
-        data = config_dict(self.journal)
-        data["policies"] = policies
-        self.config_file.write_text(yaml.safe_dump(data))
-
-    def cli(self, *argv: str) -> int:
-        return main([*argv, "--config", str(self.config_file)])
-
-    def proposals(self) -> list[Any]:
-        return self.engine.reconciler.journal.proposals()
+        super().__init__(tmp_path, clock, policies=[_propose(**approval)])
 
 
 @pytest.fixture
@@ -81,7 +49,7 @@ def cli_clock(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> ManualCloc
 def test_a_due_plan_gets_one_proposal_that_waits(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    arn = _seed(sim, t0)
+    arn = due_plan(sim, t0)
     setup = Setup(tmp_path, clock)
 
     first, calls = setup.engine.cycle()
@@ -116,7 +84,7 @@ def test_a_due_plan_gets_one_proposal_that_waits(
 def test_dry_run_reports_the_would_be_proposal_and_writes_nothing(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    _seed(sim, t0)
+    due_plan(sim, t0)
     setup = Setup(tmp_path, clock)
 
     cycle, calls = setup.engine.cycle(dry_run=True)
@@ -134,7 +102,7 @@ def test_dry_run_reports_the_would_be_proposal_and_writes_nothing(
 def test_approve_by_command_buys_at_the_next_cycle(
     sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    arn = _seed(sim, t0)
+    arn = due_plan(sim, t0)
     end = sim.plan_end(arn)
     setup = Setup(tmp_path, cli_clock)
     setup.engine.cycle()
@@ -165,7 +133,7 @@ def test_approve_by_command_buys_at_the_next_cycle(
 def test_approve_by_tag_buys_and_removes_the_tag(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    arn = _seed(sim, t0)
+    arn = due_plan(sim, t0)
     setup = Setup(tmp_path, clock)
     setup.engine.cycle()
     [proposal] = setup.proposals()
@@ -188,7 +156,7 @@ def test_approve_by_tag_buys_and_removes_the_tag(
 def test_a_stale_approve_tag_is_ignored_and_removed(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    arn = _seed(sim, t0)
+    arn = due_plan(sim, t0)
     setup = Setup(tmp_path, clock)
     setup.engine.cycle()
     sm = client()
@@ -209,7 +177,7 @@ def test_a_stale_approve_tag_is_ignored_and_removed(
 def test_reject_by_tag_closes_it_and_nothing_is_proposed_again(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    arn = _seed(sim, t0)
+    arn = due_plan(sim, t0)
     setup = Setup(tmp_path, clock)
     setup.engine.cycle()
     [proposal] = setup.proposals()
@@ -235,7 +203,7 @@ def test_reject_by_tag_closes_it_and_nothing_is_proposed_again(
 def test_reject_by_command_is_announced_once(
     sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    _seed(sim, t0)
+    due_plan(sim, t0)
     setup = Setup(tmp_path, cli_clock)
     setup.engine.cycle()
     [proposal] = setup.proposals()
@@ -266,7 +234,7 @@ def test_price_moved_after_approval(
 ) -> None:
     """98.32 -> 101.26 is +2.99% (within the default 5%): bought. 103.50 is +5.27%: a new
     proposal at the new price, nothing bought."""
-    _seed(sim, t0)
+    due_plan(sim, t0)
     setup = Setup(tmp_path, cli_clock)
     setup.engine.cycle()
     [old] = setup.proposals()
@@ -297,7 +265,7 @@ def test_price_moved_after_approval(
 def test_an_unapproved_proposal_expires_at_the_deadline(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    _seed(sim, t0)
+    due_plan(sim, t0)
     setup = Setup(tmp_path, clock)
     first, _ = setup.engine.cycle()
     [proposal] = setup.proposals()
@@ -327,7 +295,7 @@ def test_auto_approval_below_the_amount_near_the_deadline(
 ) -> None:
     """The fee is 9438.72 USD: strictly below 10000.00 it is approved by itself in the last
     6 hours before the deadline and bought in the same cycle; at 9438.72 it is not."""
-    _seed(sim, t0)
+    due_plan(sim, t0)
     setup = Setup(tmp_path, clock, auto_approve_below=below, auto_approve_within="6h")
     first, _ = setup.engine.cycle()
     deadline = by_name(first)["llm-a"].decision.deadline
@@ -355,12 +323,10 @@ def test_auto_approval_below_the_amount_near_the_deadline(
 def test_metrics_count_proposals_and_their_events(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    from tests.integration.test_engine_valves import _samples
-
-    _seed(sim, t0)
+    due_plan(sim, t0)
     setup = Setup(tmp_path, clock)
 
-    created = _samples(setup.engine.cycle()[0])
+    created = samples(setup.engine.cycle()[0])
 
     assert created[("plan_watcher_proposals", (("state", "pending"),))] == 1
     assert created[("plan_watcher_proposals", (("state", "approved"),))] == 0
@@ -371,3 +337,31 @@ def test_metrics_count_proposals_and_their_events(
 
 def _plan_labels(decision: str) -> tuple[tuple[str, str], ...]:
     return (("decision", decision), ("plan", "llm-a"), ("target", "default"))
+
+
+def test_a_plan_extended_elsewhere_supersedes_its_proposal(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    """Someone extends the plan in the console: the proposal was for the old end, so it is
+    superseded (announced in proposals_closed) and nothing is bought by plan-watcher."""
+    arn = due_plan(sim, t0)
+    end = sim.plan_end(arn)
+    setup = Setup(tmp_path, clock)
+    setup.engine.cycle()
+    [proposal] = setup.proposals()
+    sm = client()
+    offer = exact_offering(sm, arn, 24, end)
+    sm.extend_training_plan(
+        TrainingPlanExtensionOfferingId=offer["TrainingPlanExtensionOfferingId"]
+    )
+
+    clock.advance(minutes=30)
+    cycle, calls = setup.engine.cycle()
+
+    [closed] = cycle.proposals_closed
+    assert closed.proposal_id == proposal.proposal_id
+    assert closed.state is ProposalState.SUPERSEDED
+    assert "the plan's end moved from 2026-03-04T11:30:00Z" in closed.note
+    assert by_name(cycle)["llm-a"].decision.kind.value != "proposed"
+    assert cycle.proposals == []
+    assert calls["ExtendTrainingPlan"] == 0 and len(sim.record.purchases) == 1

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 import structlog
-import yaml
 
-from tests.integration.test_engine_support import Engine, by_name, config_dict, kinds, make_config
+from tests.integration.approvals_support import Operated, due_plan, samples
+from tests.integration.test_engine_support import by_name, kinds
 from watcher import cli_ops
-from watcher.cli import main
 from watcher.clock import ManualClock
 from watcher.sandbox.faults import Faults, ScriptedFault
 
@@ -28,31 +27,6 @@ def _restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-def _due(sim: Any, t0: datetime, name: str, hours: float = 40) -> str:
-    """A due plan under a job that runs 20 h past its end (it needs one day)."""
-    arn = str(sim.add_plan(name, ends_at=t0 + timedelta(hours=hours), instance_count=4))
-    end = sim.plan_end(arn)
-    started = t0 - timedelta(days=1)
-    sim.add_job(
-        f"{name}-job",
-        plan=name,
-        started_at=started,
-        max_runtime=end - started + timedelta(hours=20),
-    )
-    return arn
-
-
-class Setup:
-    def __init__(self, tmp_path: Path, clock: ManualClock, **top: Any) -> None:
-        journal = tmp_path / "j.db"
-        self.engine = Engine(make_config(journal, **top), clock, journal)
-        self.config_file = tmp_path / "watcher.yaml"
-        self.config_file.write_text(yaml.safe_dump(config_dict(journal, **top)))
-
-    def cli(self, *argv: str) -> int:
-        return main([*argv, "--config", str(self.config_file)])
-
-
 @pytest.fixture
 def cli_clock(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> ManualClock:
     monkeypatch.setattr(cli_ops, "clock", clock)
@@ -62,8 +36,8 @@ def cli_clock(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> ManualCloc
 def test_pause_holds_every_purchase_and_resume_allows_them_again(
     sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    _due(sim, t0, "llm-a")
-    setup = Setup(tmp_path, cli_clock)
+    due_plan(sim, t0)
+    setup = Operated(tmp_path, cli_clock)
 
     assert setup.cli("pause", "--reason", "quarter-end freeze") == 0
     cycle, calls = setup.engine.cycle()
@@ -89,8 +63,8 @@ def test_the_kill_switch_is_read_right_before_the_purchase(
 ) -> None:
     """The config was loaded in enforce mode; PLAN_WATCHER_MODE=dry-run set afterwards (as an
     operator would on a running daemon) still holds the purchase."""
-    _due(sim, t0, "llm-a")
-    setup = Setup(tmp_path, clock)
+    due_plan(sim, t0)
+    setup = Operated(tmp_path, clock)
     monkeypatch.setenv("PLAN_WATCHER_MODE", "dry-run")
 
     cycle, calls = setup.engine.cycle()
@@ -109,8 +83,8 @@ def test_the_circuit_breaker_opens_after_n_failures_until_resume(
     faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=3)])
     sim = make_sim(faults=faults)
     for name in PLANS:  # the same deadline: decided in ARN order, llm-d last
-        _due(sim, t0, name)
-    setup = Setup(tmp_path, cli_clock, safety={"circuit_breaker_failures": 3})
+        due_plan(sim, t0, name)
+    setup = Operated(tmp_path, cli_clock, safety={"circuit_breaker_failures": 3})
 
     cycle, calls = setup.engine.cycle()
 
@@ -147,8 +121,8 @@ def test_a_failed_purchase_backs_off_then_retries(
 ) -> None:
     faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=2)])
     sim = make_sim(faults=faults)
-    _due(sim, t0, "llm-a")
-    setup = Setup(tmp_path, clock, safety={"retry_backoff": "15m"})
+    due_plan(sim, t0)
+    setup = Operated(tmp_path, clock, safety={"retry_backoff": "15m"})
 
     first, _ = setup.engine.cycle()
     assert kinds(first)["llm-a"] == "error"
@@ -178,8 +152,8 @@ def test_backoff_near_the_deadline_is_a_quarter_of_the_time_left(
     waits 30 min, and the retry happens before the plan can no longer be extended."""
     faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=1)])
     sim = make_sim(faults=faults)
-    _due(sim, t0, "llm-a")
-    setup = Setup(tmp_path, clock, safety={"retry_backoff": "1d"})
+    due_plan(sim, t0)
+    setup = Operated(tmp_path, clock, safety={"retry_backoff": "1d"})
     deadline = sim.plan_end("llm-a") - timedelta(hours=2)
     clock.set(deadline - timedelta(hours=2))
 
@@ -193,30 +167,15 @@ def test_backoff_near_the_deadline_is_a_quarter_of_the_time_left(
     assert kinds(retried)["llm-a"] == "extended" and calls["ExtendTrainingPlan"] == 1
 
 
-def _samples(cycle: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The metrics a daemon would serve after `cycle`."""
-    from watcher.aws.calls import CallCounter
-    from watcher.observe.metrics import build_registry
-
-    registry, telemetry, snapshot = build_registry(CallCounter(), {})
-    telemetry.observe_cycle(cycle, 0.1)
-    snapshot.update(cycle)
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in registry.collect()
-        for s in family.samples
-    }
-
-
 def test_metrics_show_the_breaker_and_the_pause_cause(
     make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
     faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=1)])
     sim = make_sim(faults=faults)
-    _due(sim, t0, "llm-a")
-    setup = Setup(tmp_path, cli_clock, safety={"circuit_breaker_failures": 1})
+    due_plan(sim, t0)
+    setup = Operated(tmp_path, cli_clock, safety={"circuit_breaker_failures": 1})
 
-    opened = _samples(setup.engine.cycle()[0])
+    opened = samples(setup.engine.cycle()[0])
 
     assert opened[("plan_watcher_purchases_paused", (("cause", "circuit_breaker"),))] == 1
     assert opened[("plan_watcher_purchases_paused", (("cause", "operator"),))] == 0
@@ -224,7 +183,7 @@ def test_metrics_show_the_breaker_and_the_pause_cause(
 
     assert setup.cli("resume") == 0
     assert setup.cli("pause") == 0
-    paused = _samples(setup.engine.cycle()[0])
+    paused = samples(setup.engine.cycle()[0])
     assert paused[("plan_watcher_purchases_paused", (("cause", "operator"),))] == 1
     assert paused[("plan_watcher_purchases_paused", (("cause", "circuit_breaker"),))] == 0
     assert paused[("plan_watcher_purchase_failures_in_a_row", ())] == 0
