@@ -215,6 +215,9 @@ class Daemon:
         new, self._pending = self._pending, None
         if new is None:
             return
+        if new.state != self.config.state:
+            self.log.warning("config_reload_partial", note="state (journal, lease) needs a restart")
+            new = new.model_copy(update={"state": self.config.state})
         self.config = new
         self.reconciler = self._reconciler(new)
         self.snapshot.set_tag_labels(new.metrics.tag_labels)
@@ -237,10 +240,10 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
         self.telemetry.leader.set(0)
-        self.leadership.start()
         host, port = self._listen
         self.server = EndpointServer(host, port, self.registry, self)
         self.server.start()
+        self.leadership.start()  # after the endpoints: a slow table must not hide /healthz
         self.log.info(
             "daemon_started",
             mode=self.config.mode.value,

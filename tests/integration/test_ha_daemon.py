@@ -14,13 +14,15 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from structlog.testing import capture_logs
 
 from tests.integration.dynamodb_support import REGION, TABLE
-from tests.integration.test_engine_support import client, make_config
+from tests.integration.test_engine_support import client, config_dict, make_config
 from watcher.act.dynamodb_journal import DynamoJournal
 from watcher.act.dynamodb_table import create_table
 from watcher.clock import ManualClock
+from watcher.config import load_config
 from watcher.daemon import Daemon
 from watcher.ha.leader import LeaseKeeper
 from watcher.ha.lease import Lease
@@ -147,3 +149,23 @@ def test_an_unwritable_journal_fails_the_cycle_and_buys_nothing(
     crashes = [line for line in logs if line["event"] == "cycle_crashed"]
     assert len(crashes) == 2
     assert "DynamoDB journal" in crashes[0]["error"]
+
+
+def test_a_reload_keeps_the_journal_and_lease_it_started_with(tmp_path: Path) -> None:
+    path = tmp_path / "watcher.yaml"
+    data = config_dict(tmp_path / "journal.db")
+    path.write_text(yaml.safe_dump(data))
+    started = Daemon(load_config(path), path, listen=("127.0.0.1", 0))
+    data["state"] = {"journal": f"dynamodb://{TABLE}", "lease": {"duration": "30s"}}
+    data["poll"] = {"interval": "7m"}
+    path.write_text(yaml.safe_dump(data))
+
+    with capture_logs() as logs:
+        started._reload_config()
+        started._apply_pending_config()
+
+    assert started.config.poll.interval == timedelta(minutes=7)  # the rest applies
+    assert started.config.state.sqlite_path == str(tmp_path / "journal.db")
+    assert started.config.state.lease.duration == timedelta(seconds=60)
+    assert "config_reload_partial" in [line["event"] for line in logs]
+    started.journal.close()
