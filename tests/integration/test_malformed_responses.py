@@ -72,7 +72,8 @@ class Corruptor:
         self.extra: dict[str, tuple[str, Item]] = {}
 
     def damage(self, operation: str, key: str, change: Damage) -> None:
-        """Apply `change` to every item under `key` in `operation`'s answers about VICTIM."""
+        """Apply `change` to every item under `key` in `operation`'s answers about VICTIM
+        (with `key` empty: to the answer itself)."""
         self.rules[operation] = (key, change)
 
     def inject(self, operation: str, key: str, item: Item) -> None:
@@ -100,8 +101,9 @@ class Corruptor:
         if rule is None:
             return
         key, change = rule
-        for item in parsed.get(key) or []:
-            about = str(item.get("TrainingPlanArn") or item.get("TrainingPlanName") or asked)
+        for item in parsed.get(key) or [] if key else [parsed]:
+            job = str(item.get("TrainingJobName", "")).removesuffix("-job")
+            about = str(item.get("TrainingPlanArn") or item.get("TrainingPlanName") or job or asked)
             if about.endswith(f"/{VICTIM}") or about == VICTIM:
                 change(item)
 
@@ -168,6 +170,8 @@ PLAN_DAMAGE: list[tuple[str, Damage, str]] = [
     ("no end time", _drop("EndTime"), "missing EndTime"),
     ("end time not a time", _set("EndTime", "soon"), "EndTime is not a timestamp"),
     ("start time not a time", _set("StartTime", 1700000000), "StartTime is not a timestamp"),
+    ("end time in year 1", _set("EndTime", datetime(1, 1, 1, tzinfo=UTC)), "out of range"),
+    ("end time in year 9999", _set("EndTime", datetime(9999, 12, 31, tzinfo=UTC)), "range"),
     ("fee with a comma", _set("UpfrontFee", "12,000.00"), "'12,000.00'"),
     ("fee NaN", _set("UpfrontFee", "NaN"), "'NaN'"),
     ("fee empty", _set("UpfrontFee", ""), "UpfrontFee ''"),
@@ -232,6 +236,21 @@ def test_a_plan_without_a_start_time_is_decided_normally(
     cycle, _ = engine.cycle()
 
     assert set(kinds(cycle).values()) == {"extended"}
+
+
+def test_a_job_with_an_absurd_runtime_makes_its_plan_an_error(
+    engine: Engine, corruptor: Corruptor
+) -> None:
+    """MaxRuntimeInSeconds far past AWS's 28-day limit is damage, not a reason to buy."""
+    stopping = {"MaxRuntimeInSeconds": 10**15}
+    corruptor.damage("DescribeTrainingJob", "", _set("StoppingCondition", stopping))
+
+    cycle, calls = engine.cycle()
+
+    victim = by_name(cycle)[VICTIM].decision
+    assert victim.kind.value == "error" and "MaxRuntimeInSeconds" in victim.reason
+    _others_extended(kinds(cycle))
+    assert calls["ExtendTrainingPlan"] == 2
 
 
 def test_a_plan_in_a_currency_nobody_configured_buys_nothing(

@@ -17,6 +17,10 @@ from watcher.model import Extension, ExtensionOffering, Money, Plan, PlanStatus
 
 _PLAIN_FEE = re.compile(r"[0-9]+(\.[0-9]+)?")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+#: A job's MaxRuntimeInSeconds is at most 28 days; far beyond that it is damage, not demand.
+_MAX_RUNTIME = timedelta(days=366)
 #: Extension Status / PaymentStatus values AWS documents, by their folded spelling.
 _KNOWN_STATUSES = {
     s.lower(): s for s in ("Pending", "Active", "Scheduled", "Failed", "Expired", "Completed")
@@ -66,11 +70,17 @@ class ClusterSummary:
 
 
 def utc(value: Any, ref: str, field: str) -> datetime:
+    """A timestamp in UTC (naive ones are taken as UTC); Malformed unless it is a datetime
+    between 1970 and 9000, so any duration in a decision can be added or taken away."""
     if not isinstance(value, datetime):
         raise Malformed(ref, f"{field} is not a timestamp: {value!r}")
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        moment = None
+    if moment is None or not _EARLIEST <= moment < _LATEST:
+        raise Malformed(ref, f"{field} {value.isoformat()} is out of range")
+    return moment
 
 
 def _optional_utc(value: Any, ref: str, field: str) -> datetime | None:
@@ -79,6 +89,15 @@ def _optional_utc(value: Any, ref: str, field: str) -> datetime | None:
 
 def _int(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _items(value: Any) -> list[Any]:
+    """A list field as a list; anything else (a damaged field) as empty."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _ref(*candidates: Any, fallback: str) -> str:
+    return next((c for c in candidates if isinstance(c, str) and c), fallback)
 
 
 def money(item: Mapping[str, Any]) -> Money:
@@ -118,7 +137,7 @@ def parse_plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | N
 def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) -> Plan:
     arn = item.get("TrainingPlanArn")
     name = item.get("TrainingPlanName")
-    ref = str(arn or name or "training plan without ARN")
+    ref = _ref(arn, name, fallback="training plan without ARN")
     if not isinstance(arn, str) or not isinstance(name, str):
         raise Malformed(ref, "missing TrainingPlanArn or TrainingPlanName")
     try:
@@ -136,14 +155,14 @@ def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) 
         sorted(
             {
                 str(rc["AvailabilityZone"])
-                for rc in item.get("ReservedCapacitySummaries") or []
+                for rc in _items(item.get("ReservedCapacitySummaries"))
                 if isinstance(rc, Mapping) and rc.get("AvailabilityZone")
             }
         )
     )
     types = [
         rc.get("InstanceType")
-        for rc in item.get("ReservedCapacitySummaries") or []
+        for rc in _items(item.get("ReservedCapacitySummaries"))
         if isinstance(rc, Mapping)
     ]
     return Plan(
@@ -159,14 +178,14 @@ def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) 
         available_instances=_int(item.get("AvailableInstanceCount")),
         instance_type=str(types[0]) if types and types[0] else None,
         availability_zones=zones,
-        target_resources=tuple(str(t) for t in item.get("TargetResources") or []),
+        target_resources=tuple(str(t) for t in _items(item.get("TargetResources"))),
         tags=dict(tags or {}),
     )
 
 
 def parse_offering(item: Mapping[str, Any], plan_arn: str) -> ExtensionOffering:
     offering_id = item.get("TrainingPlanExtensionOfferingId")
-    ref = str(offering_id or "offering without ID")
+    ref = _ref(offering_id, fallback="offering without ID")
     if not isinstance(offering_id, str) or not offering_id:
         raise Malformed(ref, "missing TrainingPlanExtensionOfferingId")
     try:
@@ -179,7 +198,7 @@ def parse_offering(item: Mapping[str, Any], plan_arn: str) -> ExtensionOffering:
     return ExtensionOffering(
         offering_id=offering_id,
         plan_arn=plan_arn,
-        availability_zone=item.get("AvailabilityZone"),
+        availability_zone=_text(item.get("AvailabilityZone")),
         start=utc(item.get("StartDate"), ref, "StartDate"),
         end=utc(item.get("EndDate"), ref, "EndDate"),
         duration_hours=hours,
@@ -232,7 +251,10 @@ def _status(value: Any) -> str:
 def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
     name, arn = item.get("TrainingJobName"), item.get("TrainingJobArn")
     if not isinstance(name, str) or not isinstance(arn, str):
-        raise Malformed(str(name or arn), "missing TrainingJobName or TrainingJobArn")
+        raise Malformed(
+            _ref(name, arn, fallback="training job without name"),
+            "missing TrainingJobName or TrainingJobArn",
+        )
     plan = item.get("TrainingPlanArn")
     return JobSummary(
         name=name,
@@ -246,26 +268,34 @@ def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
 def parse_job(item: Mapping[str, Any]) -> JobFacts:
     name, arn = item.get("TrainingJobName"), item.get("TrainingJobArn")
     if not isinstance(name, str) or not isinstance(arn, str):
-        raise Malformed(str(name or arn), "missing TrainingJobName or TrainingJobArn")
+        raise Malformed(
+            _ref(name, arn, fallback="training job without name"),
+            "missing TrainingJobName or TrainingJobArn",
+        )
     resources = item.get("ResourceConfig") or {}
     plan = resources.get("TrainingPlanArn") if isinstance(resources, Mapping) else None
     stopping = item.get("StoppingCondition") or {}
     runtime = stopping.get("MaxRuntimeInSeconds") if isinstance(stopping, Mapping) else None
     started = item.get("TrainingStartTime") or item.get("CreationTime")
+    seconds = _int(runtime)
+    if seconds > _MAX_RUNTIME.total_seconds():
+        raise Malformed(name, f"MaxRuntimeInSeconds {seconds} is out of range")
     return JobFacts(
         name=name,
         arn=arn,
         plan_arn=plan if isinstance(plan, str) and plan else None,
         start=utc(started, name, "TrainingStartTime"),
-        max_runtime=timedelta(seconds=_int(runtime)) if _int(runtime) > 0 else None,
+        max_runtime=timedelta(seconds=seconds) if seconds > 0 else None,
     )
 
 
 def parse_cluster_summary(item: Mapping[str, Any]) -> ClusterSummary:
     name, arn = item.get("ClusterName"), item.get("ClusterArn")
     if not isinstance(name, str) or not isinstance(arn, str):
-        raise Malformed(str(name or arn), "missing ClusterName or ClusterArn")
-    plans = item.get("TrainingPlanArns") or []
+        raise Malformed(
+            _ref(name, arn, fallback="cluster without name"), "missing ClusterName or ClusterArn"
+        )
+    plans = _items(item.get("TrainingPlanArns"))
     return ClusterSummary(
         name=name,
         arn=arn,
