@@ -93,7 +93,8 @@ class Corruptor:
     ) -> None:
         if "Error" in parsed:
             return
-        asked = str(context.get("plan_watcher_test_params", {}).get("TrainingPlanArn", ""))
+        params = context.get("plan_watcher_test_params", {})
+        asked = str(params.get("TrainingPlanArn") or params.get("ResourceArn") or "")
         extra = self.extra.get(model.name)
         if extra is not None and asked.endswith(f"/{VICTIM}"):
             parsed.setdefault(extra[0], []).append(dict(extra[1]))
@@ -514,3 +515,24 @@ def test_an_unreadable_plan_still_carries_its_readable_name_and_arn() -> None:
         parse_plan(item, "default")
     assert (caught.value.arn, caught.value.name) == (arn, VICTIM)
     assert caught.value.reason == "unknown status 'Retiring'"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="aws.sagemaker.SageMakerGateway.tags reads t['Key'] unguarded: a tag without a Key "
+    "raises KeyError, which is no AwsError, so the whole cycle fails instead of one plan",
+)
+def test_a_tag_without_a_key_hurts_only_its_plan(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
+) -> None:
+    _seed(sim, t0)
+    config = make_config(tmp_path / "j.db", metrics={"plan_labels_from_tags": ["team"]})
+    built = _CorruptedEngine(config, clock, tmp_path / "j.db")
+    built.corruptor = corruptor
+    built.start()
+    corruptor.inject("ListTags", "Tags", {"Value": "no key"})
+
+    cycle, calls = built.cycle()
+
+    assert kinds(cycle)[VICTIM] in ("error", "extended")
+    _others_extended(kinds(cycle))

@@ -222,3 +222,11 @@ def test_found_damage_parses_or_is_malformed(kind: str, fields: dict[str, Any]) 
     usable(parsed)
     if kind == "offering":
         assert getattr(parsed, "availability_zone", None) is None
+
+
+@pytest.mark.parametrize("kind", sorted(PARSERS))
+@pytest.mark.parametrize("item", ["llm-a", None, ["TrainingPlanArn"], 7])
+def test_an_item_that_is_not_a_structure_is_malformed(kind: str, item: Any) -> None:
+    _, parse = PARSERS[kind]
+    with pytest.raises(Malformed, match="is not a structure"):
+        parse(item)

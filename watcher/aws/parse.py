@@ -91,6 +91,13 @@ def _int(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _mapping(item: object, what: str) -> Mapping[str, Any]:
+    """The item itself when it is a structure; Malformed when a list held something else."""
+    if not isinstance(item, Mapping):
+        raise Malformed(what, f"is not a structure: {item!r:.80}")
+    return item
+
+
 def _items(value: Any) -> list[Any]:
     """A list field as a list; anything else (a damaged field) as empty."""
     return list(value) if isinstance(value, list | tuple) else []
@@ -127,6 +134,7 @@ def _fee(item: Mapping[str, Any]) -> Money | None:
 def parse_plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None = None) -> Plan:
     """A plan from ListTrainingPlans or DescribeTrainingPlan; Malformed (with whichever of
     ARN and name is readable) when a field a decision depends on is missing or damaged."""
+    item = _mapping(item, "training plan")
     try:
         return _plan(item, target, tags)
     except Malformed as exc:
@@ -184,6 +192,7 @@ def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) 
 
 
 def parse_offering(item: Mapping[str, Any], plan_arn: str) -> ExtensionOffering:
+    item = _mapping(item, "extension offering")
     offering_id = item.get("TrainingPlanExtensionOfferingId")
     ref = _ref(offering_id, fallback="offering without ID")
     if not isinstance(offering_id, str) or not offering_id:
@@ -210,6 +219,7 @@ def parse_extension(item: Mapping[str, Any], plan_arn: str) -> Extension:
     """One history entry. Only a missing offering ID makes it unreadable: any other damaged
     field becomes None, so the entry still counts (a pending extension still blocks a second
     purchase, a bought one still counts against `max_extensions`)."""
+    item = _mapping(item, plan_arn)
     offering_id = item.get("TrainingPlanExtensionOfferingId")
     if not isinstance(offering_id, str) or not offering_id:
         raise Malformed(plan_arn, "an extension without TrainingPlanExtensionOfferingId")
@@ -249,6 +259,7 @@ def _status(value: Any) -> str:
 
 
 def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
+    item = _mapping(item, "training job")
     name, arn = item.get("TrainingJobName"), item.get("TrainingJobArn")
     if not isinstance(name, str) or not isinstance(arn, str):
         raise Malformed(
@@ -266,6 +277,7 @@ def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
 
 
 def parse_job(item: Mapping[str, Any]) -> JobFacts:
+    item = _mapping(item, "training job")
     name, arn = item.get("TrainingJobName"), item.get("TrainingJobArn")
     if not isinstance(name, str) or not isinstance(arn, str):
         raise Malformed(
@@ -290,6 +302,7 @@ def parse_job(item: Mapping[str, Any]) -> JobFacts:
 
 
 def parse_cluster_summary(item: Mapping[str, Any]) -> ClusterSummary:
+    item = _mapping(item, "cluster")
     name, arn = item.get("ClusterName"), item.get("ClusterArn")
     if not isinstance(name, str) or not isinstance(arn, str):
         raise Malformed(
