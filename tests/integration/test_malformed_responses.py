@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,12 +39,14 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
 from watcher.cli import main
 from watcher.clock import ManualClock, SystemClock
+from watcher.model import Decision
 from watcher.reconcile import Reconciler
 from watcher.sandbox import sandboxed
 
 # Due: with the simulator's T0 (Monday 09:00 UTC) the plans end Wednesday 11:30.
 DUE = timedelta(hours=40)
 VICTIM = "llm-b"
+MONTHLY = {"name": "monthly", "limit": "250000.00 USD"}
 OTHERS = ("llm-a", "llm-c")
 
 Item = dict[str, Any]
@@ -115,23 +118,32 @@ def corruptor() -> Corruptor:
 
 
 @pytest.fixture
-def engine(
+def build(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
-) -> Iterator[Engine]:
+) -> Callable[..., Engine]:
+    """Seeds the three plans; `build(**config)` is an engine whose answers `corruptor` damages,
+    with `make_config(**config)`."""
     _seed(sim, t0)
-    built = _CorruptedEngine(make_config(tmp_path / "j.db"), clock, tmp_path / "j.db")
-    built.corruptor = corruptor
-    built.start()
-    yield built
+
+    def make(**config: Any) -> Engine:
+        journal = tmp_path / "j.db"
+        return _CorruptedEngine(make_config(journal, **config), clock, journal, corruptor=corruptor)
+
+    return make
 
 
+@pytest.fixture
+def engine(build: Callable[..., Engine]) -> Engine:
+    return build()
+
+
+@dataclass
 class _CorruptedEngine(Engine):
-    corruptor: Corruptor | None = None
+    corruptor: Corruptor = field(default_factory=Corruptor)
 
     def start(self) -> Reconciler:
         session = boto3.Session(region_name=REGION)
-        if self.corruptor is not None:
-            self.corruptor.attach(session)
+        self.corruptor.attach(session)
         gateway = SageMakerGateway(
             TargetSpec("default", REGION), session, self.counter, read_attempts=1
         )
@@ -142,16 +154,16 @@ class _CorruptedEngine(Engine):
         return self.reconciler
 
 
-def _set(field: str, value: Any) -> Damage:
+def _set(key: str, value: Any) -> Damage:
     def change(item: Item) -> None:
-        item[field] = value
+        item[key] = value
 
     return change
 
 
-def _drop(field: str) -> Damage:
+def _drop(key: str) -> Damage:
     def change(item: Item) -> None:
-        item.pop(field, None)
+        item.pop(key, None)
 
     return change
 
@@ -160,10 +172,26 @@ def _others_extended(decisions: dict[str, str]) -> None:
     assert {name: decisions.get(name) for name in OTHERS} == dict.fromkeys(OTHERS, "extended")
 
 
+def _victim_after_cycle(engine: Engine) -> Decision:
+    """Run a cycle, check the two healthy plans were each extended once, return VICTIM's."""
+    cycle, calls = engine.cycle()
+    _others_extended(kinds(cycle))
+    assert calls["ExtendTrainingPlan"] == 2
+    return by_name(cycle)[VICTIM].decision
+
+
 # --- the plan itself (ListTrainingPlans) -------------------------------------------------------
 
 PAST = datetime(2020, 1, 1, 11, 30).astimezone()
+# Fees AWS would never write ("1234.56" is what it documents); each was once read as money.
+FEE_DAMAGE: list[tuple[str, Damage, str]] = [
+    ("fee with a comma", _set("UpfrontFee", "12,000.00"), "'12,000.00'"),
+    ("fee NaN", _set("UpfrontFee", "NaN"), "'NaN'"),
+    ("fee empty", _set("UpfrontFee", ""), "UpfrontFee ''"),
+    ("fee in exponent form", _set("UpfrontFee", "1e3"), "'1e3'"),
+]
 PLAN_DAMAGE: list[tuple[str, Damage, str]] = [
+    *FEE_DAMAGE,
     ("no ARN", _drop("TrainingPlanArn"), "missing TrainingPlanArn"),
     ("no name", _drop("TrainingPlanName"), "missing TrainingPlanArn or TrainingPlanName"),
     ("no status", _drop("Status"), "unknown status None"),
@@ -173,10 +201,6 @@ PLAN_DAMAGE: list[tuple[str, Damage, str]] = [
     ("start time not a time", _set("StartTime", 1700000000), "StartTime is not a timestamp"),
     ("end time in year 1", _set("EndTime", datetime(1, 1, 1, tzinfo=UTC)), "out of range"),
     ("end time in year 9999", _set("EndTime", datetime(9999, 12, 31, tzinfo=UTC)), "range"),
-    ("fee with a comma", _set("UpfrontFee", "12,000.00"), "'12,000.00'"),
-    ("fee NaN", _set("UpfrontFee", "NaN"), "'NaN'"),
-    ("fee empty", _set("UpfrontFee", ""), "UpfrontFee ''"),
-    ("fee in exponent form", _set("UpfrontFee", "1e3"), "'1e3'"),
     ("fee negative", _set("UpfrontFee", "-5.00"), "'-5.00'"),
     ("fee a number", _set("UpfrontFee", 12000.5), "12000.5"),
     ("currency unreadable", _set("CurrencyCode", "US Dollar"), "'US Dollar'"),
@@ -246,40 +270,26 @@ def test_a_job_with_an_absurd_runtime_makes_its_plan_an_error(
     stopping = {"MaxRuntimeInSeconds": 10**15}
     corruptor.damage("DescribeTrainingJob", "", _set("StoppingCondition", stopping))
 
-    cycle, calls = engine.cycle()
+    victim = _victim_after_cycle(engine)
 
-    victim = by_name(cycle)[VICTIM].decision
     assert victim.kind.value == "error" and "MaxRuntimeInSeconds" in victim.reason
-    _others_extended(kinds(cycle))
-    assert calls["ExtendTrainingPlan"] == 2
 
 
 def test_a_plan_in_a_currency_nobody_configured_buys_nothing(
-    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
+    build: Callable[..., Engine], corruptor: Corruptor
 ) -> None:
     """Caps and budget are in USD; the plan and its offerings come back in JPY."""
-    _seed(sim, t0)
     capped = policy(extension={"max_duration": "14d", "max_upfront_fee": "60000.00 USD"})
-    config = make_config(
-        tmp_path / "j.db",
-        policies=[capped],
-        budgets=[{"name": "monthly", "limit": "250000.00 USD"}],
-    )
-    built = _CorruptedEngine(config, clock, tmp_path / "j.db")
-    built.corruptor = corruptor
-    built.start()
+    built = build(policies=[capped], budgets=[MONTHLY])
     corruptor.damage("ListTrainingPlans", "TrainingPlanSummaries", _set("CurrencyCode", "JPY"))
     corruptor.damage(
         "SearchTrainingPlanOfferings", "TrainingPlanExtensionOfferings", _set("CurrencyCode", "JPY")
     )
 
-    cycle, calls = built.cycle()
+    victim = _victim_after_cycle(built)
 
-    victim = by_name(cycle)[VICTIM].decision
     assert victim.kind.value == "no_offering"
     assert victim.rejected and all("JPY" in r.reason for r in victim.rejected)
-    _others_extended(kinds(cycle))
-    assert calls["ExtendTrainingPlan"] == 2
 
 
 # --- offerings (SearchTrainingPlanOfferings) ---------------------------------------------------
@@ -287,10 +297,7 @@ def test_a_plan_in_a_currency_nobody_configured_buys_nothing(
 OFFERS = ("SearchTrainingPlanOfferings", "TrainingPlanExtensionOfferings")
 OFFER_DAMAGE: list[tuple[str, Damage, str]] = [
     ("no ID", _drop("TrainingPlanExtensionOfferingId"), "missing TrainingPlanExtensionOfferingId"),
-    ("fee with a comma", _set("UpfrontFee", "12,000.00"), "'12,000.00'"),
-    ("fee NaN", _set("UpfrontFee", "NaN"), "'NaN'"),
-    ("fee empty", _set("UpfrontFee", ""), "''"),
-    ("fee in exponent form", _set("UpfrontFee", "1e3"), "'1e3'"),
+    *FEE_DAMAGE,
     ("no fee", _drop("UpfrontFee"), "None"),
     ("no currency", _drop("CurrencyCode"), "None"),
     ("negative duration", _set("DurationHours", -24), "DurationHours -24"),
@@ -308,13 +315,10 @@ def test_an_unreadable_offering_is_left_out_with_a_reason(
 ) -> None:
     corruptor.damage(*OFFERS, change)
 
-    cycle, calls = engine.cycle()
+    victim = _victim_after_cycle(engine)
 
-    victim = by_name(cycle)[VICTIM].decision
     assert victim.kind.value == "no_offering"
     assert "unreadable offerings left out" in victim.reason and reason in victim.reason
-    _others_extended(kinds(cycle))
-    assert calls["ExtendTrainingPlan"] == 2
 
 
 REJECTED: list[tuple[str, Damage, str]] = [
@@ -331,13 +335,10 @@ def test_a_nonsensical_offering_is_rejected_with_its_reason(
 ) -> None:
     corruptor.damage(*OFFERS, change)
 
-    cycle, calls = engine.cycle()
+    victim = _victim_after_cycle(engine)
 
-    victim = by_name(cycle)[VICTIM].decision
     assert victim.kind.value == "no_offering"
     assert victim.rejected and all(reason in r.reason for r in victim.rejected)
-    _others_extended(kinds(cycle))
-    assert calls["ExtendTrainingPlan"] == 2
 
 
 # --- extension history (DescribeTrainingPlanExtensionHistory) ----------------------------------
@@ -379,13 +380,10 @@ def test_a_pending_extension_with_junk_fields_still_blocks_a_second_purchase(
 ) -> None:
     corruptor.inject(*HISTORY, item)
 
-    cycle, calls = engine.cycle()
+    victim = _victim_after_cycle(engine)
 
-    victim = by_name(cycle)[VICTIM].decision
     assert victim.kind.value == "in_flight"
     assert "tpeo-earlier" in victim.reason
-    _others_extended(kinds(cycle))
-    assert calls["ExtendTrainingPlan"] == 2
 
 
 @pytest.mark.xfail(
@@ -428,13 +426,9 @@ def test_an_extension_in_an_undocumented_status_blocks_a_second_purchase(
     "counted; spend it cannot place in a window should make the budget admit nothing",
 )
 def test_a_bought_extension_at_an_unknown_time_makes_its_budget_admit_nothing(
-    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
+    build: Callable[..., Engine], corruptor: Corruptor
 ) -> None:
-    _seed(sim, t0)
-    config = make_config(tmp_path / "j.db", budgets=[{"name": "monthly", "limit": "250000.00 USD"}])
-    built = _CorruptedEngine(config, clock, tmp_path / "j.db")
-    built.corruptor = corruptor
-    built.start()
+    built = build(budgets=[MONTHLY])
     bought = _pending(Status="Active", PaymentStatus="Completed", ExtendedAt="2026-03-01")
     corruptor.inject(*HISTORY, dict(bought, UpfrontFee="249000.00"))
 
@@ -523,13 +517,9 @@ def test_an_unreadable_plan_still_carries_its_readable_name_and_arn() -> None:
     "raises KeyError, which is no AwsError, so the whole cycle fails instead of one plan",
 )
 def test_a_tag_without_a_key_hurts_only_its_plan(
-    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, corruptor: Corruptor
+    build: Callable[..., Engine], corruptor: Corruptor
 ) -> None:
-    _seed(sim, t0)
-    config = make_config(tmp_path / "j.db", metrics={"plan_labels_from_tags": ["team"]})
-    built = _CorruptedEngine(config, clock, tmp_path / "j.db")
-    built.corruptor = corruptor
-    built.start()
+    built = build(metrics={"plan_labels_from_tags": ["team"]})
     corruptor.inject("ListTags", "Tags", {"Value": "no key"})
 
     cycle, calls = built.cycle()
