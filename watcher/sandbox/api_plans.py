@@ -23,29 +23,33 @@ def plan_arn(account: str, region: str, name: str) -> str:
     return f"arn:aws:sagemaker:{region}:{account}:training-plan/{name}"
 
 
-def _in_use(world: World, plan: SimPlan) -> int:
-    used = sum(
-        j.instance_count
-        for j in world.jobs.values()
-        if j.plan_arn == plan.arn and j.status == "InProgress"
-    )
-    used += sum(
-        g.current_count
-        for c in world.clusters.values()
-        if not c.deleted
-        for g in c.groups
-        if g.plan_arn == plan.arn
-    )
-    return min(used, plan.instance_count)
+def _usage(world: World) -> dict[str, int]:
+    """Instances in use per plan ARN, from one pass over jobs and clusters (a list page
+    reports many plans; walking every job per plan made big worlds slow to list)."""
+    used: dict[str, int] = {}
+    for job in world.jobs.values():
+        if job.plan_arn and job.status == "InProgress":
+            used[job.plan_arn] = used.get(job.plan_arn, 0) + job.instance_count
+    for cluster in world.clusters.values():
+        if cluster.deleted:
+            continue
+        for group in cluster.groups:
+            if group.plan_arn:
+                used[group.plan_arn] = used.get(group.plan_arn, 0) + group.current_count
+    return used
 
 
-def plan_summary(world: World, plan: SimPlan, now: datetime) -> dict[str, Any]:
+def plan_summary(
+    world: World, plan: SimPlan, now: datetime, usage: dict[str, int] | None = None
+) -> dict[str, Any]:
     settings = world.settings
     end = plan.end_time(settings)
     hours, minutes = hours_minutes(end - plan.start)
     status = plan.status(now, settings)
     active = status == "Active"
-    in_use_count = _in_use(world, plan) if active else 0
+    if usage is None:
+        usage = _usage(world) if active else {}
+    in_use_count = min(usage.get(plan.arn, 0), plan.instance_count) if active else 0
     capacities = []
     for index, seg in enumerate(plan.segments(settings)):
         seg_status = (
@@ -122,7 +126,10 @@ def list_training_plans(world: World, account: str, region: str, params: Params)
         raise validation(f"Invalid SortBy {sort_by!r}")
     plans.sort(key=keys[sort_by], reverse=params.get("SortOrder") == "Descending")
     page, token = paginate(plans, params)
-    result: dict[str, Any] = {"TrainingPlanSummaries": [plan_summary(world, p, now) for p in page]}
+    usage = _usage(world)
+    result: dict[str, Any] = {
+        "TrainingPlanSummaries": [plan_summary(world, p, now, usage) for p in page]
+    }
     if token:
         result["NextToken"] = token
     return result
