@@ -15,6 +15,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT, SandboxProcess
 from tests.e2e.test_engine_process import TIMEOUT, _env, _extensions, _watcher, serve
+from tests.e2e.test_engine_process import _config as _engine_config
 
 __all__ = ["serve"]  # the fixture that starts the simulator server on a scenario
 
@@ -32,21 +33,10 @@ SCENARIO: dict[str, Any] = {
 
 
 def _config(tmp_path: Path) -> Path:
-    data = {
-        "mode": "enforce",
-        "targets": [{"name": "default", "region": "us-east-1"}],
-        "policies": [
-            {
-                "name": "approve-first",
-                "action": "propose",
-                "extend_before": "72h",
-                "extension": {"min_duration": "1d", "max_duration": "14d"},
-            }
-        ],
-        "state": {"journal": str(tmp_path / "journal.db")},
-        "logging": {"level": "info", "format": "json"},
-    }
-    path = tmp_path / "watcher.yaml"
+    """The engine tests' config, with the policy's action switched to propose."""
+    path = _engine_config(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["policies"][0]["action"] = "propose"
     path.write_text(yaml.safe_dump(data))
     return path
 
