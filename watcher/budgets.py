@@ -19,6 +19,8 @@ class CoveredExtensions:
     plan_arn: str
     policy: str | None
     extensions: Sequence[Extension]
+    #: Set when the history could not be read: the plan's spend is unknown.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ def spend(
 
     Extensions count by `ExtendedAt`, unless Failed. Journalled purchases (open or bought)
     count until their offering shows up in the plan's history. An amount in another currency,
-    or a fee AWS reported unreadably, makes the spend unknown: the budget then admits nothing.
+    a fee or date AWS reported unreadably, or a history that could not be read, makes the
+    spend unknown: the budget then admits nothing.
     """
     start = budget.window.start(now)
     limit = budget.limit
@@ -55,9 +58,16 @@ def spend(
         if plan.policy is None or not budget.covers(plan.policy):
             continue
         covered_plans.add(plan.plan_arn)
+        if plan.problem is not None:
+            problem = f"history of {plan.plan_arn} is unreadable: {plan.problem}"
         for ext in plan.extensions:
             seen.add(ext.offering_id)
-            if not ext.counts_for_spend or ext.extended_at is None or ext.extended_at < start:
+            if not ext.counts_for_spend:
+                continue
+            if ext.extended_at is None:
+                problem = f"extension {ext.offering_id} of {plan.plan_arn} has no readable date"
+                continue
+            if ext.extended_at < start:
                 continue
             if ext.upfront_fee is None:
                 problem = f"extension {ext.offering_id} of {plan.plan_arn} has no readable fee"

@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from watcher.aws.errors import AwsError, ErrorKind
 from watcher.aws.parse import ClusterSummary, JobFacts, JobSummary
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.model import Consumer, ConsumerKind, Extension, Plan
@@ -86,7 +87,17 @@ class Inventory:
         )
         if reusable and cached is not None:
             return cached.extensions
-        extensions, _ = self.gateway.extension_history(plan.arn)
+        extensions, unreadable = self.gateway.extension_history(plan.arn)
+        if unreadable:
+            # An entry we cannot read may be a pending extension: deciding without it could
+            # buy a second one, so the plan's evaluation fails instead.
+            reasons = "; ".join(f"{bad.ref}: {bad.reason}" for bad in unreadable)
+            raise AwsError(
+                ErrorKind.INVALID,
+                "DescribeTrainingPlanExtensionHistory",
+                "UnreadableHistory",
+                f"{len(unreadable)} unreadable extension(s): {reasons}",
+            )
         self.cache.history[plan.arn] = _History(plan.end_time, extensions)
         return extensions
 

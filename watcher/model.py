@@ -142,6 +142,13 @@ class Consumer:
     demand_end: datetime | None
 
 
+#: Extension statuses that mean the purchase went through (AWS's documented values).
+SETTLED_EXTENSION_STATUSES = frozenset({"Active", "Scheduled", "Expired"})
+#: Payment statuses that mean nothing is pending; "Unknown" is a missing PaymentStatus, which
+#: a settled Status already vouches for.
+SETTLED_PAYMENT_STATUSES = frozenset({"Completed", "Unknown"})
+
+
 @dataclass(frozen=True)
 class ExtensionOffering:
     """One offer from SearchTrainingPlanOfferings(TrainingPlanArn=...)."""
@@ -172,8 +179,14 @@ class Extension:
 
     @property
     def in_flight(self) -> bool:
-        """AWS refuses a second purchase while one is pending or its payment is."""
-        return self.status == "Pending" or self.payment_status == "Pending"
+        """AWS refuses a second purchase while one is pending or its payment is. AWS does not
+        publish every status, so anything not known to be settled counts as pending: a second
+        purchase is never made beside an extension whose state is unclear."""
+        if self.status == "Failed":
+            return False
+        if self.status not in SETTLED_EXTENSION_STATUSES:
+            return True
+        return self.payment_status not in SETTLED_PAYMENT_STATUSES
 
     @property
     def counts_for_spend(self) -> bool:

@@ -95,13 +95,21 @@ def resolve(
     settle_after: timedelta = SETTLE_AFTER,
 ) -> IntentState:
     """Settle an open intent from AWS's record; OPEN means "still unknown, do not buy"."""
-    history, _ = gateway.extension_history(intent.plan_arn)
+    history, unreadable = gateway.extension_history(intent.plan_arn)
     match = next((e for e in history if e.offering_id == intent.offering_id), None)
     if match is not None:
         note = f"found in extension history (status {match.status}, payment {match.payment_status})"
         journal.close_intent(intent, IntentState.BOUGHT, note, now)
         log.info("purchase_resolved", offering_id=intent.offering_id, outcome="bought", note=note)
         return IntentState.BOUGHT
+    if unreadable:
+        # The purchase may be among the entries AWS returned unreadably: still unknown.
+        log.warning(
+            "purchase_unresolved",
+            offering_id=intent.offering_id,
+            note=f"{len(unreadable)} unreadable extension history entries",
+        )
+        return IntentState.OPEN
     plan = gateway.describe_plan(intent.plan_arn)
     if plan.end_time != intent.plan_end:
         note = "plan end moved without this offering in its history: not bought by plan-watcher"
