@@ -386,12 +386,6 @@ def test_a_pending_extension_with_junk_fields_still_blocks_a_second_purchase(
     assert "tpeo-earlier" in victim.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inventory.Inventory.history drops the entries the gateway could not read "
-    "(`extensions, _ = ...`), so a pending extension without an offering ID is invisible "
-    "and a second extension is bought; the plan should be `error` instead",
-)
 def test_a_history_entry_without_an_offering_id_stops_purchases_for_that_plan(
     engine: Engine, corruptor: Corruptor
 ) -> None:
@@ -403,12 +397,6 @@ def test_a_history_entry_without_an_offering_id_stops_purchases_for_that_plan(
     assert calls["ExtendTrainingPlan"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model.Extension.in_flight only knows 'Pending': an extension in a status AWS "
-    "has not documented (here 'Processing', payment 'InProgress') is taken as settled and a "
-    "second extension is bought; an unknown, non-terminal status should block like Pending",
-)
 def test_an_extension_in_an_undocumented_status_blocks_a_second_purchase(
     engine: Engine, corruptor: Corruptor
 ) -> None:
@@ -420,11 +408,6 @@ def test_an_extension_in_an_undocumented_status_blocks_a_second_purchase(
     assert calls["ExtendTrainingPlan"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="budgets.spend skips an extension whose ExtendedAt is unknown, so its fee is not "
-    "counted; spend it cannot place in a window should make the budget admit nothing",
-)
 def test_a_bought_extension_at_an_unknown_time_makes_its_budget_admit_nothing(
     build: Callable[..., Engine], corruptor: Corruptor
 ) -> None:
