@@ -27,6 +27,8 @@ from watcher.aws.session import TargetSpec, target_session
 from watcher.model import Extension
 
 POINTS = ("before_extend", "survey", "after_extend", "history", "before_extend", "search")
+# Points reached in the survey's per-target threads.
+THREADED = frozenset({"survey", "history", "search"})
 
 
 class SoakCrash(BaseException):
@@ -34,24 +36,30 @@ class SoakCrash(BaseException):
 
 
 class CrashSwitch:
-    """Arms one crash point at a time; the next call that reaches it dies."""
+    """Arms one crash point at a time; the next call that reaches it dies.
+
+    A point reached in the survey's per-target threads is armed for one target, so which
+    thread dies never depends on how the threads interleave.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.armed: str | None = None
+        self.armed: tuple[str, str | None] | None = None
         self.fired: Counter[str] = Counter()
 
-    def arm(self, point: str) -> None:
+    def arm(self, point: str, target: str | None = None) -> None:
         with self._lock:
-            self.armed = point
+            self.armed = (point, target)
 
     def disarm(self) -> None:
         with self._lock:
             self.armed = None
 
-    def reached(self, point: str) -> None:
+    def reached(self, point: str, target: str) -> None:
         with self._lock:
-            if self.armed != point:
+            if self.armed is None or self.armed[0] != point:
+                return
+            if self.armed[1] not in (None, target):
                 return
             self.armed = None
             self.fired[point] += 1
@@ -66,21 +74,21 @@ class CrashingGateway(SageMakerGateway):
         self.switch = switch
 
     def list_plans(self) -> Any:
-        self.switch.reached("survey")
+        self.switch.reached("survey", self.target.name)
         return super().list_plans()
 
     def extension_history(self, plan_arn: str) -> Any:
-        self.switch.reached("history")
+        self.switch.reached("history", self.target.name)
         return super().extension_history(plan_arn)
 
     def search_extension_offerings(self, plan_arn: str, duration_hours: int | None) -> Any:
-        self.switch.reached("search")
+        self.switch.reached("search", self.target.name)
         return super().search_extension_offerings(plan_arn, duration_hours)
 
     def extend(self, offering_id: str, plan_arn: str) -> list[Extension]:
-        self.switch.reached("before_extend")
+        self.switch.reached("before_extend", self.target.name)
         result = super().extend(offering_id, plan_arn)
-        self.switch.reached("after_extend")
+        self.switch.reached("after_extend", self.target.name)
         return result
 
 

@@ -9,6 +9,7 @@ Latency and botocore's retry back-off pass in simulated time, so nothing sleeps.
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 
 from botocore.retries import standard
 
-from bench.soak.crash import POINTS, CrashSwitch, GatewayFactory, SoakCrash
+from bench.soak.crash import POINTS, THREADED, CrashSwitch, GatewayFactory, SoakCrash
 from bench.soak.logsink import EventSink
 from bench.soak.worldgen import SoakWorld
 from watcher.act.purchase import SETTLE_AFTER
@@ -63,27 +64,53 @@ class Run:
     counter: CallCounter = field(default_factory=CallCounter)
 
 
-def soak_faults(seed: int, clock: ManualClock) -> Faults:
-    def wait(seconds: float) -> None:
-        clock.advance(timedelta(seconds=seconds))
+class SimulatedWaits:
+    """Latency and back-off as simulated time, the same whatever the threads do.
 
+    Waits in the main thread (phase 2: purchases, resolving intents) move the clock at once.
+    Waits in the survey's per-target threads are added up and moved after the cycle: moving
+    the shared clock from several threads would make what each call sees depend on how the
+    threads interleave.
+    """
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._owed = timedelta(0)
+
+    def wait(self, seconds: float) -> None:
+        step = timedelta(seconds=seconds)
+        if threading.current_thread() is threading.main_thread():
+            self.clock.advance(step)
+            return
+        with self._lock:
+            self._owed += step
+
+    def settle(self) -> None:
+        with self._lock:
+            owed, self._owed = self._owed, timedelta(0)
+        self.clock.advance(owed)
+
+
+def soak_faults(seed: int, waits: SimulatedWaits) -> Faults:
     return Faults(
         default=READ_FAULTS,
         per_operation={"ExtendTrainingPlan": PURCHASE_FAULTS},
         seed=seed,
         sleep=False,
-        wait=wait,
+        wait=waits.wait,
+        per_caller=True,
     )
 
 
 @contextmanager
-def backoff_in_simulated_time(clock: ManualClock) -> Iterator[None]:
-    """botocore's retry back-off advances the simulated clock instead of sleeping."""
+def backoff_in_simulated_time(waits: SimulatedWaits) -> Iterator[None]:
+    """botocore's retry back-off passes in simulated time, without its random jitter (the
+    jitter draws from the unseeded global random module)."""
     original = standard.ExponentialBackoff.delay_amount
 
     def delay(self: Any, context: Any) -> float:
-        seconds = float(original(self, context))
-        clock.advance(timedelta(seconds=seconds))
+        waits.wait(0.5 * min(20.0, 2.0 ** (context.attempt_number - 1)))
         return 0.0
 
     standard.ExponentialBackoff.delay_amount = delay  # type: ignore[method-assign]
@@ -185,9 +212,10 @@ def run_soak(
     config = load_config(world, run.journal_path)
     switch = CrashSwitch()
     factory = GatewayFactory(switch)
-    faults = soak_faults(world.seed, clock)
+    waits = SimulatedWaits(clock)
+    faults = soak_faults(world.seed, waits)
     market = Market(seed=world.seed)
-    with sandboxed(clock, SimSettings(), market, faults) as sim, backoff_in_simulated_time(clock):
+    with sandboxed(clock, SimSettings(), market, faults) as sim, backoff_in_simulated_time(waits):
         seeder = Seeder(world, sim)
 
         def start() -> Reconciler:
@@ -206,7 +234,9 @@ def run_soak(
             seeder.until(clock.now())
             due = bool(crash_every) and cycle % crash_every == crash_every // 2
             if due and (switch.armed is None or cycle - armed_at >= 3 * crash_every):
-                switch.arm(POINTS[point % len(POINTS)])
+                name = POINTS[point % len(POINTS)]
+                target = world.targets[point // len(POINTS) % len(world.targets)].name
+                switch.arm(name, target if name in THREADED else None)
                 point += 1
                 armed_at = cycle
             run.cycle_starts.append(clock.now())
@@ -221,6 +251,7 @@ def run_soak(
                 run.crashes.append(traceback.format_exc())
                 reconciler.journal.close()
                 reconciler = start()
+            waits.settle()
             cycle += 1
             step += world.poll
         # Epilogue: faults stop, the last open intents get time to settle, a final start

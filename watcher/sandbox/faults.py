@@ -53,9 +53,13 @@ class Faults:
     sleep: bool = True
     # Called with the latency in seconds instead of sleeping (e.g. to move a simulated clock).
     wait: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
+    # One random stream per (operation, caller's account and region) instead of one shared
+    # stream: faults then do not depend on how concurrent callers interleave.
+    per_caller: bool = False
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._streams: dict[str, random.Random] = {}
         self._lock = threading.Lock()
         # Calls that were delayed, and the total delay added (milliseconds).
         self.delayed_calls = 0
@@ -74,26 +78,40 @@ class Faults:
             return item
         raise LookupError
 
-    def before(self, operation: str, plan: str | None = None) -> FaultKind | None:
-        """Sleep the configured latency and maybe pick a fault that prevents the call."""
+    def _stream(self, operation: str, caller: str | None) -> random.Random:
+        if not self.per_caller or caller is None:
+            return self._rng
+        key = f"{self.seed}/{operation}/{caller}"
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = random.Random(key)
+        return stream
+
+    def before(
+        self, operation: str, plan: str | None = None, caller: str | None = None
+    ) -> FaultKind | None:
+        """Sleep the configured latency and maybe pick a fault that prevents the call.
+
+        `caller` names who calls (account and region), for `per_caller` streams."""
         rules = self.for_operation(operation)
-        self._delay(rules)
+        rng = self._stream(operation, caller)
+        self._delay(rules, rng)
         with self._lock:
             try:
                 return self._take_scripted(operation, plan, {"throttle", "5xx"}).fault
             except LookupError:
                 pass
-            roll = self._rng.random()
+            roll = rng.random()
             if roll < rules.throttle_rate:
                 return "throttle"
             if roll < rules.throttle_rate + rules.error_rate:
                 return "5xx"
             return None
 
-    def _delay(self, rules: OperationFaults) -> None:
+    def _delay(self, rules: OperationFaults, rng: random.Random) -> None:
         with self._lock:
             ms = rules.latency_ms
-            if rules.slow_rate and self._rng.random() < rules.slow_rate:
+            if rules.slow_rate and rng.random() < rules.slow_rate:
                 ms += rules.slow_ms
             if ms:
                 self.delayed_calls += 1
@@ -105,15 +123,18 @@ class Faults:
         elif self.sleep:
             time.sleep(ms / 1000.0)
 
-    def ambiguous(self, operation: str, plan: str | None = None) -> AmbiguousMode | None:
+    def ambiguous(
+        self, operation: str, plan: str | None = None, caller: str | None = None
+    ) -> AmbiguousMode | None:
         """After a purchase took effect: should the caller see it fail anyway?"""
         rules = self.for_operation(operation)
+        rng = self._stream(operation, caller)
         with self._lock:
             try:
                 return self._take_scripted(operation, plan, {"ambiguous"}).ambiguous_mode
             except LookupError:
                 pass
-            if rules.ambiguous_rate and self._rng.random() < rules.ambiguous_rate:
+            if rules.ambiguous_rate and rng.random() < rules.ambiguous_rate:
                 return rules.ambiguous_mode
             return None
 

@@ -96,7 +96,8 @@ class Simulator:
         with self.world.lock:
             self.world.record.count_call(operation)
             plan_name = self._plan_name(operation, params)
-        fault = self.faults.before(operation, plan_name)
+        caller = f"{account}/{region}"
+        fault = self.faults.before(operation, plan_name, caller)
         if fault == "throttle":
             self.world.record.count_fault("throttle")
             raise SimError("ThrottlingException", "Rate exceeded", 400)
@@ -106,7 +107,7 @@ class Simulator:
         with self.world.lock:
             result = self._run(operation, account, region, params)
         if operation == "ExtendTrainingPlan":
-            mode = self.faults.ambiguous(operation, plan_name)
+            mode = self.faults.ambiguous(operation, plan_name, caller)
             if mode is not None:
                 self.world.record.count_fault("ambiguous")
                 self.world.record.purchases[-1].ambiguous = True
