@@ -167,3 +167,18 @@ def test_a_scenario_can_declare_outages_and_they_need_a_timezone() -> None:
     assert not terms.in_outage(datetime.fromisoformat("2026-03-04T00:00:00+00:00"))
     with pytest.raises(ValueError, match="needs a timezone"):
         terms_from_dict({"outages": [{"from": "2026-03-03T00:00:00", "to": "2026-03-04"}]})
+
+
+def test_per_caller_faults_do_not_depend_on_how_callers_interleave() -> None:
+    rules = OperationFaults(throttle_rate=0.3, error_rate=0.1)
+
+    def draws(order: list[str]) -> dict[str, list[object]]:
+        faults = Faults(default=rules, seed=5, per_caller=True, sleep=False)
+        seen: dict[str, list[object]] = {"a": [], "b": []}
+        for caller in order:
+            seen[caller].append(faults.before("ListTrainingPlans", caller=caller))
+        return seen
+
+    apart = draws(["a"] * 50 + ["b"] * 50)
+    assert draws(["a", "b"] * 50) == apart
+    assert apart["a"] != apart["b"] and {"throttle", "5xx", None} == set(apart["a"])
