@@ -42,6 +42,8 @@ from watcher.report import decision_fields
 from watcher.results import CycleResult, PlanResult
 
 EVALUATED = (PlanStatus.ACTIVE, PlanStatus.SCHEDULED)
+#: Plans of one target surveyed at once (each survey is a few AWS reads).
+PLAN_WORKERS = 8
 
 
 @dataclass
@@ -188,14 +190,22 @@ class Reconciler:
             return survey
         for bad in malformed:
             decision = Decision(bad.ref, DecisionKind.ERROR, f"unreadable plan: {bad.reason}")
-            survey.results.append(PlanResult(bad.ref, bad.ref, name, decision))
+            survey.results.append(
+                PlanResult(bad.arn or bad.ref, bad.name or bad.ref, name, decision)
+            )
         earliest = earliest_window_start(self.config.budgets, now)
-        for plan in plans:
+
+        def one(plan: Plan) -> None:
             try:
                 self._survey_plan(plan, inventory, now, in_flight, earliest, survey)
             except AwsError as exc:
                 decision = Decision(plan.arn, DecisionKind.ERROR, f"AWS call failed: {exc}")
                 survey.results.append(PlanResult(plan.arn, plan.name, name, decision, plan))
+
+        # A target's plans are surveyed concurrently: their history reads and searches are
+        # independent, and one after another they would make a cycle as long as their sum.
+        with ThreadPoolExecutor(PLAN_WORKERS, thread_name_prefix=f"survey-{name}") as pool:
+            list(pool.map(one, plans))
         return survey
 
     def _survey_plan(
@@ -216,7 +226,12 @@ class Reconciler:
         policy = self.config.policy_for(plan.name, tags, plan.target)
         rules = rules_for(policy)
         if counts_for_budget and policy is not None:
-            history = inventory.history(plan)
+            try:
+                history = inventory.history(plan)
+            except AwsError as exc:
+                # Spend that cannot be read makes the plan's budgets admit nothing.
+                survey.covered.append(CoveredExtensions(plan.arn, policy.name, (), str(exc)))
+                raise
             survey.covered.append(CoveredExtensions(plan.arn, policy.name, history))
         if not evaluated:
             return

@@ -540,8 +540,10 @@ def test_error_for_an_unreadable_plan_and_the_others_go_on(
 
     cycle, calls = engine.cycle()
 
-    assert kinds(cycle) == {bad: "error", "llm-a": "extended"}
-    result = by_name(cycle)[bad]
+    # Reported under its readable name, with its ARN.
+    assert kinds(cycle) == {"garbled": "error", "llm-a": "extended"}
+    result = by_name(cycle)["garbled"]
+    assert result.plan_arn == bad
     assert result.decision.reason.startswith("unreadable plan: UpfrontFee 'NaN'")
     assert result.plan is None
     # Only the readable plan cost reads beyond the listing.

@@ -226,11 +226,6 @@ def test_an_unreadable_plan_is_an_error_and_the_others_are_decided(
     assert engine.events("cycle_finished")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile.Reconciler._survey reports an unreadable plan with plan_name = "
-    "Malformed.ref (the ARN); the parser now carries the readable name in Malformed.name",
-)
 def test_an_unreadable_plan_is_reported_under_its_name(
     engine: Engine, corruptor: Corruptor
 ) -> None:
@@ -479,8 +474,7 @@ def test_plan_command_reports_the_damaged_plan_beside_the_others(
     assert exit_code == code
     assert "Traceback" not in err
     report = json.loads(out)
-    # An unreadable plan is reported under its ARN for now (see the xfail test above).
-    decisions = {d["plan_name"].rsplit("/", 1)[-1]: d["decision"] for d in report["decisions"]}
+    decisions = {d["plan_name"]: d["decision"] for d in report["decisions"]}
     assert decisions == {"llm-a": "would_extend", VICTIM: victim, "llm-c": "would_extend"}
     assert ends_after == ends  # `plan` never buys
 
@@ -494,11 +488,6 @@ def test_an_unreadable_plan_still_carries_its_readable_name_and_arn() -> None:
     assert caught.value.reason == "unknown status 'Retiring'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aws.sagemaker.SageMakerGateway.tags reads t['Key'] unguarded: a tag without a Key "
-    "raises KeyError, which is no AwsError, so the whole cycle fails instead of one plan",
-)
 def test_a_tag_without_a_key_hurts_only_its_plan(
     build: Callable[..., Engine], corruptor: Corruptor
 ) -> None:

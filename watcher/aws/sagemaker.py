@@ -181,7 +181,16 @@ class SageMakerGateway:
 
     def tags(self, arn: str) -> dict[str, str]:
         items = self._pages("ListTags", "list_tags", "Tags", ResourceArn=arn)
-        return {str(t["Key"]): str(t.get("Value", "")) for t in items}
+        tags: dict[str, str] = {}
+        for item in items:
+            key = item.get("Key") if isinstance(item, dict) else None
+            if not isinstance(key, str) or not key:
+                # Policies and approvals match on tags: deciding on a partial set could pick
+                # the wrong policy, so this resource's evaluation fails instead.
+                raise AwsError(ErrorKind.INVALID, "ListTags", "UnreadableTag", f"{item!r}")
+            value = item.get("Value", "")
+            tags[key] = value if isinstance(value, str) else str(value)
+        return tags
 
     def add_tags(self, arn: str, tags: dict[str, str]) -> None:
         pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
