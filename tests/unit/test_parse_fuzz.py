@@ -178,7 +178,8 @@ def test_plain_fees_are_exact() -> None:
         ("Active", "Payment Pending", True),
         ("Active", "payment_pending", True),
         ("Active", "PaymentCompleted", False),
-        (None, None, False),
+        ("Active", None, False),
+        (None, None, True),  # no status at all is not known to be settled
     ],
 )
 def test_extension_statuses_are_read_in_any_spelling(
