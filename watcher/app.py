@@ -64,12 +64,15 @@ def build_reconciler(
     journal: Journal | None = None,
     counter: CallCounter | None = None,
     factory: GatewayFactory = default_gateway,
+    notify_stats: CallCounter | None = None,
+    notify: bool = True,
 ) -> Reconciler:
+    """`notify=False` builds no notifier (`plan` previews and never tells anyone)."""
     counter = counter or CallCounter()
     return Reconciler(
         config,
         clock or SystemClock(),
         journal or open_journal(config),
         build_gateways(config, counter, factory),
-        notifier=build_notifier(config),
+        notifier=build_notifier(config, notify_stats) if notify else None,
     )

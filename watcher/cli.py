@@ -111,7 +111,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     config = load_config_or_report(args)
     if config is None:
         return EXIT_BAD_CONFIG
-    return run_once(config, output_format(args), dry_run=True)
+    return run_once(config, output_format(args), dry_run=True, notify=False)
 
 
 def cmd_history(args: argparse.Namespace) -> int:

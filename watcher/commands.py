@@ -8,13 +8,14 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from watcher.act.dynamodb_table import JournalUnavailable
 from watcher.app import build_gateways, build_reconciler, open_journal
 from watcher.aws.calls import CallCounter
 from watcher.aws.errors import AwsError
 from watcher.budgets import CoveredExtensions, earliest_window_start, spend
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
-from watcher.observe.logs import configure
+from watcher.observe.logs import configure, get_logger
 from watcher.policy_rules import needs_tags
 from watcher.report import cycle_json, render_table, wrapped
 
@@ -25,14 +26,28 @@ def _logs_to_stderr(config: Config) -> None:
     configure(config.logging.level.value, config.logging.format.value, sys.stderr)
 
 
-def run_once(config: Config, output: str, *, dry_run: bool, clock: Clock | None = None) -> int:
-    """One cycle (purchases suppressed when `dry_run`); result on stdout, logs on stderr."""
+def run_once(
+    config: Config,
+    output: str,
+    *,
+    dry_run: bool,
+    clock: Clock | None = None,
+    notify: bool = True,
+) -> int:
+    """One cycle (purchases suppressed when `dry_run`; no notices unless `notify`); result on
+    stdout, logs on stderr."""
     _logs_to_stderr(config)
-    reconciler = build_reconciler(config, clock)
     try:
-        cycle = reconciler.run_cycle(dry_run=dry_run)
-    finally:
-        reconciler.journal.close()
+        reconciler = build_reconciler(config, clock, notify=notify)
+        try:
+            cycle = reconciler.run_cycle(dry_run=dry_run)
+        finally:
+            reconciler.journal.close()
+    except JournalUnavailable as exc:
+        # Nothing is bought without its intent written, so an unreachable journal ends here.
+        get_logger().error("journal_unavailable", error=str(exc))
+        print(f"plan-watcher: the journal is unavailable: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if output == "json":
         print(json.dumps(cycle_json(cycle), indent=2))
     else:
@@ -53,11 +68,20 @@ def run_history(config: Config, output: str, clock: Clock | None = None) -> int:
         try:
             found, _ = gateway.list_plans()
             for plan in sorted(found, key=lambda p: p.name):
-                extensions, _ = gateway.extension_history(plan.arn)
+                extensions, unreadable = gateway.extension_history(plan.arn)
+                if unreadable:
+                    errors.append(
+                        f"{plan.name}: {len(unreadable)} unreadable extension history entries"
+                    )
                 tags = gateway.tags(plan.arn) if read_tags else {}
                 policy = config.policy_for(plan.name, tags, name)
                 covered.append(
-                    CoveredExtensions(plan.arn, policy.name if policy else None, extensions)
+                    CoveredExtensions(
+                        plan.arn,
+                        policy.name if policy else None,
+                        extensions,
+                        "unreadable extension history" if unreadable else None,
+                    )
                 )
                 totals: dict[str, Decimal] = defaultdict(Decimal)
                 for ext in extensions:

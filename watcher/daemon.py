@@ -16,7 +16,6 @@ start; a reload does not change them.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -40,6 +39,7 @@ from watcher.aws.calls import CallCounter
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, ConfigError, load_config
 from watcher.ha.leader import Leadership
+from watcher.notify.dispatch import Dispatcher
 from watcher.observe.http import EndpointServer
 from watcher.observe.logs import get_logger
 from watcher.observe.metrics import build_registry
@@ -80,8 +80,9 @@ class Daemon:
         self._listen = listen or (config.metrics.host, config.metrics.port)
         self.log = get_logger()
         self.calls = CallCounter()
+        self.notify_stats = CallCounter()
         self.registry, self.telemetry, self.snapshot = build_registry(
-            self.calls, config.metrics.tag_labels
+            self.calls, config.metrics.tag_labels, self.notify_stats
         )
         self.journal = journal or open_journal(config)
         self._leader_since: float | None = None
@@ -117,7 +118,12 @@ class Daemon:
     # --- the cycle ----------------------------------------------------------------------
 
     def _reconciler(self, config: Config) -> Reconciler:
-        reconciler = build_reconciler(config, self.clock, self.journal, self.calls, self._factory)
+        old = getattr(self, "reconciler", None)
+        if old is not None and isinstance(old.notifier, Dispatcher):
+            old.notifier.close()  # its queued notices get a bounded flush
+        reconciler = build_reconciler(
+            config, self.clock, self.journal, self.calls, self._factory, self.notify_stats
+        )
         reconciler.gate = self._gate
         reconciler.fence = self.leadership.fence
         return reconciler
@@ -129,8 +135,6 @@ class Daemon:
     def _gate(self) -> str | None:
         if self._stopping.is_set():
             return "plan-watcher is shutting down; the purchase was not started"
-        if os.environ.get("PLAN_WATCHER_MODE", "").strip().lower() == "dry-run":
-            return "PLAN_WATCHER_MODE=dry-run is set (kill switch)"
         return None
 
     def run_cycle(self) -> CycleResult | None:
@@ -190,6 +194,8 @@ class Daemon:
                 "mode": self.config.mode.value,
                 "decisions": [],
                 "errors": [],
+                "proposals": [],
+                "purchases_paused": None,
             }
         return cycle_json(cycle)
 
@@ -280,6 +286,8 @@ class Daemon:
         self.leadership.stop()  # a purchase still running after this is fenced out
         if self.server is not None:
             self.server.stop()
+        if isinstance(self.reconciler.notifier, Dispatcher):
+            self.reconciler.notifier.close()  # bounded: a dead webhook cannot hold the stop
         if finished:
             self.journal.close()
             self._cycle_lock.release()

@@ -119,8 +119,14 @@ class Telemetry:
 class SnapshotCollector(Collector):
     """Per-plan, per-budget and per-call series from the last completed cycle."""
 
-    def __init__(self, calls: CallCounter, tag_labels: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        calls: CallCounter,
+        tag_labels: Mapping[str, str],
+        notifications: CallCounter | None = None,
+    ) -> None:
         self._calls = calls
+        self._notifications = notifications
         self._tag_labels = dict(tag_labels)  # tag key -> label name
         self._lock = threading.Lock()
         self._cycle: CycleResult | None = None
@@ -160,6 +166,15 @@ class SnapshotCollector(Collector):
         for (operation, outcome), count in sorted(self._calls.snapshot().items()):
             family.add_metric([operation, outcome], count)
         yield family
+        if self._notifications is not None:
+            sent = CounterMetricFamily(
+                _PREFIX + "notifications",
+                "Notices handed to a channel, by channel and outcome (sent, failed, dropped).",
+                labels=["channel", "outcome"],
+            )
+            for (channel, outcome), count in sorted(self._notifications.snapshot().items()):
+                sent.add_metric([channel, outcome], count)
+            yield sent
 
     def _plan_families(self, cycle: CycleResult, tag_labels: dict[str, str]) -> Iterator[Metric]:
         base = ["plan", "target", *tag_labels.values()]
@@ -270,12 +285,14 @@ def _consumer_counts(family: GaugeMetricFamily, labels: list[str], result: PlanR
 
 
 def build_registry(
-    calls: CallCounter, tag_labels: Mapping[str, str]
+    calls: CallCounter,
+    tag_labels: Mapping[str, str],
+    notifications: CallCounter | None = None,
 ) -> tuple[CollectorRegistry, Telemetry, SnapshotCollector]:
     # `*_created` series double every counter and no dashboard or alert reads them.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=False)
     telemetry = Telemetry(registry)
-    snapshot = SnapshotCollector(calls, tag_labels)
+    snapshot = SnapshotCollector(calls, tag_labels, notifications)
     registry.register(snapshot)
     return registry, telemetry, snapshot
