@@ -62,6 +62,11 @@ def summarize(sim: Simulator, run: Run, findings: Findings) -> Summary:
         ("faults: 5xx", str(faults.get("5xx", 0))),
         ("faults: ambiguous purchases", str(faults.get("ambiguous", 0))),
         ("faults: calls with added latency", str(sim.faults.delayed_calls)),
+        (
+            "purchases plan-watcher saw end with an unknown outcome",
+            str(run.sink.counts["purchase_ambiguous"]),
+        ),
+        ("circuit breaker opened", str(run.sink.counts["circuit_breaker_open"])),
         ("restarts (crash points)", f"{restarts} ({by_point})"),
         (
             "interruptions: total / unmanaged plan / not preventable",

@@ -278,12 +278,12 @@ def generate(days: int = 90, plans: int = 200, seed: int = 7, poll_minutes: int 
     budgets = (
         SoakBudget(
             "ml-monthly",
-            (per_month * 14000).quantize(Decimal("1")),
+            (per_month * 22000).quantize(Decimal("1")),
             "calendar-month",
             ("llm", "hyperpod"),
         ),
         SoakBudget(
-            "batch-30d", (per_month * 600).quantize(Decimal("1")), "rolling-30d", ("batch",)
+            "batch-30d", (per_month * 900).quantize(Decimal("1")), "rolling-30d", ("batch",)
         ),
     )
     return SoakWorld(
