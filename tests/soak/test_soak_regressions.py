@@ -10,18 +10,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.integration.test_engine_support import Engine, by_name, make_config
 from watcher.clock import ManualClock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="watcher/decide/demand.py assess_demand compares demand_end with end_time; a job "
-    "loses its instances 30 minutes before end_time, so demand ending in that last half hour "
-    "is not covered (found by the soak: docs/reliability.md)",
-)
 def test_job_ending_with_its_plan_is_not_killed_by_the_30_minute_cutoff(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:

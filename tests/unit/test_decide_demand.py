@@ -41,17 +41,43 @@ def test_nothing_uses_the_plan_is_no_demand() -> None:
 
 
 def test_jobs_ending_before_the_plan_is_demand_covered() -> None:
-    jobs = [job("a", END - timedelta(hours=5)), job("b", END)]
+    last = END - timedelta(minutes=30)  # SageMaker stops jobs 30 minutes before the end
+    jobs = [job("a", END - timedelta(hours=5)), job("b", last)]
     result = assess_demand(PLAN, RULES, jobs, NOW)
     assert isinstance(result, Decision) and result.kind is DecisionKind.DEMAND_COVERED
-    assert result.demand_end == END and "job b" in result.reason
+    assert result.demand_end == last and "job b" in result.reason
+
+
+def test_a_job_sized_to_the_plan_end_needs_an_extension() -> None:
+    """SageMaker stops a job 30 minutes before its plan ends: a job whose MaxRuntime reaches
+    the end (or its last half hour) would be killed without an extension."""
+    result = need(assess_demand(PLAN, RULES, [job("a", END - timedelta(minutes=10))], NOW))
+    assert result.duration_hours == 24
+    assert "30m" in result.reason
+
+
+def test_a_cluster_needs_the_plan_an_hour_past_its_own_end() -> None:
+    ending = Consumer(
+        ConsumerKind.CLUSTER,
+        "c",
+        "arn:cluster/c",
+        PLAN.arn,
+        "InService",
+        END - timedelta(minutes=45),
+    )
+    assert isinstance(need(assess_demand(PLAN, RULES, [ending], NOW)), Need)
+    early = Consumer(
+        ConsumerKind.CLUSTER, "c", "arn:cluster/c", PLAN.arn, "InService", END - timedelta(hours=1)
+    )
+    covered = assess_demand(PLAN, RULES, [early], NOW)
+    assert isinstance(covered, Decision) and covered.kind is DecisionKind.DEMAND_COVERED
 
 
 def test_a_job_running_past_the_end_needs_whole_days_rounded_up() -> None:
     result = need(assess_demand(PLAN, RULES, [job("a", END + timedelta(days=2, hours=1))], NOW))
     assert result.duration_hours == 72
     assert result.demand_end == END + timedelta(days=2, hours=1)
-    assert "job a" in result.reason and "49h" in result.reason
+    assert "job a" in result.reason and "need 50h" in result.reason  # 49h + the 30m cutoff
 
 
 def test_a_short_overrun_is_raised_to_min_duration() -> None:

@@ -7,7 +7,7 @@ the caller decides which statuses count, this stage only reads `demand_end`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from watcher.decide.durations import (
     DAY_HOURS,
@@ -19,7 +19,19 @@ from watcher.decide.durations import (
 from watcher.decide.rules import Need, PolicyRules
 from watcher.decide.text import hours_text, iso, span
 from watcher.decide.windows import deadline_of
-from watcher.model import Consumer, Decision, DecisionKind, Plan
+from watcher.model import Consumer, ConsumerKind, Decision, DecisionKind, Plan
+
+#: How long before a plan's end SageMaker takes its instances away from each kind of consumer.
+STOP_BEFORE_END = {
+    ConsumerKind.JOB: timedelta(minutes=30),
+    ConsumerKind.CLUSTER: timedelta(hours=1),
+}
+
+
+def _needed_until(consumer: Consumer) -> datetime:
+    """When the plan must still be running for `consumer` to finish (bounded consumers)."""
+    assert consumer.demand_end is not None
+    return consumer.demand_end + STOP_BEFORE_END[consumer.kind]
 
 
 def latest_demand_end(consumers: Sequence[Consumer]) -> datetime | None:
@@ -58,24 +70,29 @@ def assess_demand(
         return _size(plan, rules, None, None, why, now)
 
     assert demand_end is not None  # every consumer is bounded here
-    latest = max(
-        (c for c in consumers if c.demand_end == demand_end), key=lambda c: (c.kind, c.name)
-    )
-    if demand_end <= plan.end_time:
+    # SageMaker takes a plan's instances away before its end (STOP_BEFORE_END), so a consumer
+    # needs the plan to last that much longer than the consumer itself.
+    latest = max(consumers, key=lambda c: (_needed_until(c), c.kind, c.name))
+    needed_until = _needed_until(latest)
+    latest_end = needed_until - STOP_BEFORE_END[latest.kind]
+    cutoff = span(STOP_BEFORE_END[latest.kind])
+    if needed_until <= plan.end_time:
         return _verdict(
             plan,
             rules,
             now,
             DecisionKind.DEMAND_COVERED,
             f"every consumer finishes before the plan ends: the latest, {latest.kind.value} "
-            f"{latest.name}, runs at most until {iso(demand_end)}, "
-            f"{span(plan.end_time - demand_end)} before the end {iso(plan.end_time)}",
+            f"{latest.name}, runs at most until {iso(latest_end)}, "
+            f"{span(plan.end_time - needed_until)} before SageMaker stops it "
+            f"({cutoff} before the end {iso(plan.end_time)})",
             demand_end,
         )
-    wanted = hours_up(demand_end - plan.end_time)
+    wanted = hours_up(needed_until - plan.end_time)
     why = (
-        f"{latest.kind.value} {latest.name} may run until {iso(demand_end)}, "
-        f"{span(demand_end - plan.end_time)} past the plan end {iso(plan.end_time)}"
+        f"{latest.kind.value} {latest.name} may run until {iso(latest_end)}, and "
+        f"SageMaker stops it {cutoff} before the plan ends ({iso(plan.end_time)}): the plan "
+        f"must last {span(needed_until - plan.end_time)} longer"
     )
     return _size(plan, rules, demand_end, wanted, why, now)
 
