@@ -232,8 +232,12 @@ def run_soak(
             if clock.now() < step:
                 clock.set(step)
             seeder.until(clock.now())
+            # A point in the survey threads that was not reached soon gives way to the next;
+            # a purchase point waits for the next purchase.
             due = bool(crash_every) and cycle % crash_every == crash_every // 2
-            if due and (switch.armed is None or cycle - armed_at >= 3 * crash_every):
+            stale = switch.armed is not None and switch.armed[0] in THREADED
+            stale = stale and cycle - armed_at >= 3 * crash_every
+            if due and (switch.armed is None or stale):
                 name = POINTS[point % len(POINTS)]
                 target = world.targets[point // len(POINTS) % len(world.targets)].name
                 switch.arm(name, target if name in THREADED else None)
