@@ -29,7 +29,7 @@ sandbox: $(STAMP)
 # Benchmarks at scale (a few minutes; never part of `make test`): see docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[sandbox,dev,bench]'
-	$(BIN)/python -m bench.scale $(BENCH_ARGS)
+	$(BIN)/python -m bench.scale --write docs/performance.md $(BENCH_ARGS)
 
 # 90 simulated days with faults and restarts (~15 min; its short form is in `make test`):
 # prints the table and writes it into docs/reliability.md. SOAK_ARGS="--days 30" for less.

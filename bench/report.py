@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import Any
 
 
@@ -65,3 +66,17 @@ def _ints(values: list[float]) -> str:
 
 def _secs(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
+
+
+START, END = "<!-- bench:latest-run:start -->", "<!-- bench:latest-run:end -->"
+
+
+def write_latest(path: Path, text: str) -> None:
+    """Replace the block between the markers in `path` with this run's figures."""
+    doc = path.read_text()
+    if START not in doc or END not in doc:
+        raise SystemExit(f"{path}: no {START} ... {END} block to write the figures into")
+    head, rest = doc.split(START, 1)
+    _, tail = rest.split(END, 1)
+    block = f"{START}\n```text\n{text}\n```\n{END}"
+    path.write_text(head + block + tail)

@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", default="10s", help="the daemon's poll.interval")
     parser.add_argument("--peer-sample", type=int, default=3, help="plans per region for the peer")
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument(
+        "--write", type=Path, help="put the figures in this Markdown file's latest-run block"
+    )
     args = parser.parse_args(argv)
     sizes = Sizes()
 
@@ -275,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         stop(server.process)
     from bench.report import render
 
-    print(render(results))
+    text = render(results)
+    print(text)
+    if args.write:
+        from bench.report import write_latest
+
+        write_latest(args.write, text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     return 0
