@@ -78,9 +78,9 @@ def test_the_kill_switch_is_read_right_before_the_purchase(
 def test_the_circuit_breaker_opens_after_n_failures_until_resume(
     make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    """Three plans' purchases are refused (throttled) in a row: the breaker opens and the
-    fourth plan, decided after them, is not bought; `resume` lets the next cycles buy again."""
-    faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=3)])
+    """Three plans' purchases are refused in a row: the breaker opens and the fourth plan,
+    decided after them, is not bought; `resume` lets the next cycles buy again."""
+    faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "refuse", times=3)])
     sim = make_sim(faults=faults)
     for name in PLANS:  # the same deadline: decided in ARN order, llm-d last
         due_plan(sim, t0, name)
@@ -170,7 +170,7 @@ def test_backoff_near_the_deadline_is_a_quarter_of_the_time_left(
 def test_metrics_show_the_breaker_and_the_pause_cause(
     make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=1)])
+    faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "refuse", times=1)])
     sim = make_sim(faults=faults)
     due_plan(sim, t0)
     setup = Operated(tmp_path, cli_clock, safety={"circuit_breaker_failures": 1})
@@ -187,3 +187,25 @@ def test_metrics_show_the_breaker_and_the_pause_cause(
     assert paused[("plan_watcher_purchases_paused", (("cause", "operator"),))] == 1
     assert paused[("plan_watcher_purchases_paused", (("cause", "circuit_breaker"),))] == 0
     assert paused[("plan_watcher_purchase_failures_in_a_row", ())] == 0
+
+
+def test_throttled_purchases_never_open_the_breaker(
+    make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    """AWS throttling purchases says "not now": each plan backs off, but the breaker (which
+    only a human closes) stays shut."""
+    faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "throttle", times=3)])
+    sim = make_sim(faults=faults)
+    for name in PLANS:
+        due_plan(sim, t0, name)
+    setup = Operated(tmp_path, cli_clock, safety={"circuit_breaker_failures": 3})
+
+    cycle, calls = setup.engine.cycle()
+
+    assert kinds(cycle) == {
+        "llm-a": "error",
+        "llm-b": "error",
+        "llm-c": "error",
+        "llm-d": "extended",
+    }
+    assert calls["ExtendTrainingPlan"] == 4

@@ -10,8 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.integration.test_engine_support import Engine, by_name, kinds, make_config
 from watcher.clock import ManualClock
 from watcher.sandbox.faults import Faults, ScriptedFault
@@ -44,13 +42,6 @@ def _due_with_job(sim: Any, t0: datetime, name: str) -> None:
     sim.add_job(f"{name}-run", plan=name, started_at=started, max_runtime=runtime)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="watcher/act/valves.py Valves.record counts a throttled purchase (refused by AWS, "
-    "certain not to have happened) as a circuit-breaker failure, and only `plan-watcher resume` "
-    "closes the breaker: under 10% throttling the 90-day soak opened it once and bought nothing "
-    "for the remaining weeks (docs/reliability.md)",
-)
 def test_a_burst_of_throttled_purchases_does_not_stop_purchases_for_good(
     make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from watcher.act.journal import Fence, Journal
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy
 from watcher.act.valves import Pause, Valves
+from watcher.aws.errors import ErrorKind
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.budgets import BudgetSpend
 from watcher.decide import BudgetState
@@ -51,7 +52,14 @@ def checkout(
         return Checkout(replace(decision, kind=DecisionKind.ERROR, reason=held))
     outcome = buy(gateway, journal, plan, chosen, moment, log, fence() if fence else None)
     breaker = valves.record(
-        plan.arn, plan.end_time, decision.deadline, outcome.result, outcome.detail, now(), log
+        plan.arn,
+        plan.end_time,
+        decision.deadline,
+        outcome.result,
+        outcome.detail,
+        now(),
+        log,
+        throttled=outcome.error_kind is ErrorKind.THROTTLED,
     )
     return Checkout(_after_purchase(decision, outcome), outcome, breaker)
 

@@ -26,6 +26,8 @@ class PurchaseOutcome:
     result: PurchaseResult
     intent: Intent
     detail: str
+    #: For FAILED: how AWS refused (THROTTLED means "not now", not "something is wrong").
+    error_kind: ErrorKind | None = None
 
 
 def buy(
@@ -75,7 +77,7 @@ def buy(
         detail = f"{exc.kind.value}: {exc.code}: {exc.message}"
         journal.close_intent(intent, IntentState.FAILED, detail, now)
         log.error("purchase_failed", error=str(exc), kind=exc.kind.value, **fields)
-        return PurchaseOutcome(PurchaseResult.FAILED, intent, detail)
+        return PurchaseOutcome(PurchaseResult.FAILED, intent, detail, exc.kind)
     journal.close_intent(intent, IntentState.BOUGHT, "accepted by ExtendTrainingPlan", now)
     log.info("purchase_succeeded", **fields)
     return PurchaseOutcome(PurchaseResult.BOUGHT, intent, "extension bought")

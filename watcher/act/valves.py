@@ -129,12 +129,15 @@ class Valves:
         detail: str,
         now: datetime,
         log: Any,
+        throttled: bool = False,
     ) -> Pause | None:
         """Count a purchase's outcome; return the pause if this one opened the breaker.
 
         A purchase bought resets both counts. A failed one counts for the plan's backoff and
         the breaker. An ambiguous one counts for the breaker only (the plan is in_flight until
-        AWS's record settles it, which already stops a second purchase for it).
+        AWS's record settles it, which already stops a second purchase for it). A throttled
+        one counts for the plan's backoff only: AWS said "not now", which is no sign that
+        purchases go wrong, and a breaker that only a human closes must not open on it.
         """
         if result is PurchaseResult.BOUGHT:
             self.journal.set_setting(FAILURES_KEY, None)
@@ -151,6 +154,8 @@ class Valves:
             log.warning(
                 "purchase_backoff", failures=failures, retry_at=iso(until), deadline=iso(deadline)
             )
+        if throttled:
+            return None
         count = self.failures_in_a_row() + 1
         self.journal.set_setting(FAILURES_KEY, json.dumps({"count": count, "at": now.isoformat()}))
         limit = self.safety.circuit_breaker_failures

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["throttle", "5xx", "ambiguous"]
+#: "refuse" (scripted only) is a definite refusal, as AWS gives for an offering that is gone.
+FaultKind = Literal["throttle", "5xx", "ambiguous", "refuse"]
 AmbiguousMode = Literal["500", "drop"]
 
 
@@ -98,7 +99,7 @@ class Faults:
         self._delay(rules, rng)
         with self._lock:
             try:
-                return self._take_scripted(operation, plan, {"throttle", "5xx"}).fault
+                return self._take_scripted(operation, plan, {"throttle", "5xx", "refuse"}).fault
             except LookupError:
                 pass
             roll = rng.random()

@@ -104,6 +104,9 @@ class Simulator:
         if fault == "5xx":
             self.world.record.count_fault("5xx")
             raise SimError("InternalFailure", "An internal error occurred; try again.", 500)
+        if fault == "refuse":
+            self.world.record.count_fault("refuse")
+            raise SimError("ValidationException", "The offering is no longer available.", 400)
         with self.world.lock:
             result = self._run(operation, account, region, params)
         if operation == "ExtendTrainingPlan":
