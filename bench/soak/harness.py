@@ -60,7 +60,6 @@ class Run:
     restarts: dict[str, int] = field(default_factory=dict)
     crashes: list[str] = field(default_factory=list)  # unexpected exceptions: violations
     cycle_errors: int = 0
-    breaker_opened: list[datetime] = field(default_factory=list)  # cycles that opened it
     sink: EventSink = field(default_factory=EventSink)
     counter: CallCounter = field(default_factory=CallCounter)
 
@@ -257,8 +256,6 @@ def run_soak(
                 reconciler.journal.close()
                 reconciler = start()
             waits.settle()
-            if run.sink.counts["circuit_breaker_open"] > len(run.breaker_opened):
-                run.breaker_opened.append(run.cycle_starts[-1])
             cycle += 1
             step += world.poll
         # Epilogue: faults stop, the last open intents get time to settle, a final start
