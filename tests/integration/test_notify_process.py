@@ -4,9 +4,7 @@ cycle go out before it exits, and a webhook that never answers does not keep it 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, SandboxProcess, start_sandbox, stop_sandbox
+from tests.e2e.test_engine_process import _config, _env, _watcher
 from tests.integration.test_notify_support import webhook_receiver
 
 SCENARIO: dict[str, Any] = {
@@ -42,37 +41,14 @@ def server(tmp_path: Path) -> Iterator[SandboxProcess]:
 
 
 def _once(tmp_path: Path, endpoint: str, hook_url: str) -> subprocess.CompletedProcess[str]:
-    config = {
-        "mode": "enforce",
-        "targets": [{"name": "default", "region": "us-east-1"}],
-        "policies": [
-            {
-                "name": "all",
-                "action": "extend",
-                "extend_before": "72h",
-                "extension": {"min_duration": "1d", "max_duration": "14d"},
-            }
-        ],
-        "state": {"journal": str(tmp_path / "journal.db")},
-        "logging": {"level": "info", "format": "json"},
-        "notifications": {"webhook": {"url": hook_url, "token_env": "PW_TOKEN"}, "retries": 0},
-    }
-    path = tmp_path / "watcher.yaml"
+    path = _config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["notifications"] = {"webhook": {"url": hook_url, "token_env": "PW_TOKEN"}, "retries": 0}
     path.write_text(yaml.safe_dump(config))
-    env = dict(os.environ)
-    env.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "PW_TOKEN": "Bearer once-token",
-        }
-    )
+    env = _env(endpoint)
+    env["PW_TOKEN"] = "Bearer once-token"
     return subprocess.run(
-        [sys.executable, "-m", "watcher", "once", "--config", str(path), "--output", "json"],
+        _watcher("once", "--config", str(path), "--output", "json"),
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
