@@ -53,7 +53,6 @@ from watcher.act.dynamodb_table import (
     text,
 )
 from watcher.act.journal import Fence, FencedOut, Intent, IntentState, Proposal, ProposalState
-from watcher.act.sqlite_journal import _describe, _explain
 from watcher.clock import Clock, SystemClock
 from watcher.ha.lease import fence_condition
 
@@ -93,7 +92,7 @@ class DynamoJournal:
                     "ExpressionAttributeValues": {":failed": s(IntentState.FAILED.value)},
                 }
             },
-            self._event(intent.created_at, intent.plan_arn, "intent", _describe(intent)),
+            self._event(intent.created_at, intent.plan_arn, "intent", intent.event_detail()),
         ]
         if fence is not None:
             writes.append({"ConditionCheck": fence_condition(self.table, fence, self.clock.now())})
@@ -192,7 +191,9 @@ class DynamoJournal:
         writes: list[TransactWriteItemTypeDef] = [
             guard,
             self._put_new(proposal_item(proposal, self._next_number())),
-            self._event(proposal.created_at, proposal.plan_arn, "proposal", _explain(proposal)),
+            self._event(
+                proposal.created_at, proposal.plan_arn, "proposal", proposal.event_detail()
+            ),
         ]
         for _ in range(_ATTEMPTS):
             codes = self._transact(writes, "add_proposal")

@@ -47,6 +47,13 @@ class Intent:
     def closed(self, state: IntentState, note: str, at: datetime) -> Intent:
         return replace(self, state=state, note=note, resolved_at=at)
 
+    def event_detail(self) -> str:
+        """The audit-trail text of this intent (the same in every journal backend)."""
+        return (
+            f"{self.offering_id} {self.duration_hours}h for {self.fee} "
+            f"(plan end {self.plan_end.isoformat()})"
+        )
+
 
 class ProposalState(StrEnum):
     PENDING = "pending"  # waiting for approve/reject
@@ -84,6 +91,13 @@ class Proposal:
     @property
     def live(self) -> bool:
         return self.state in LIVE_PROPOSAL_STATES
+
+    def event_detail(self) -> str:
+        """The audit-trail text of this proposal (the same in every journal backend)."""
+        return (
+            f"{self.proposal_id}: {self.offering_id} {self.duration_hours}h for {self.fee}, "
+            f"expires {self.expires_at.isoformat()}: {self.reason}"
+        )
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,9 @@ class SqliteJournal:
                         None,
                     ),
                 )
-                self._event(cur, intent.created_at, intent.plan_arn, "intent", _describe(intent))
+                self._event(
+                    cur, intent.created_at, intent.plan_arn, "intent", intent.event_detail()
+                )
                 cur.execute("COMMIT")
                 return True
             except BaseException:
@@ -220,7 +222,7 @@ class SqliteJournal:
                     _proposal_row(proposal),
                 )
                 self._event(
-                    cur, proposal.created_at, proposal.plan_arn, "proposal", _explain(proposal)
+                    cur, proposal.created_at, proposal.plan_arn, "proposal", proposal.event_detail()
                 )
                 cur.execute("COMMIT")
                 return True
@@ -351,18 +353,4 @@ def _row_to_proposal(row: tuple[object, ...]) -> Proposal:
         decided_by=str(by),
         decided_at=datetime.fromisoformat(str(decided)) if decided else None,
         note=str(note),
-    )
-
-
-def _explain(p: Proposal) -> str:
-    return (
-        f"{p.proposal_id}: {p.offering_id} {p.duration_hours}h for {p.fee}, "
-        f"expires {p.expires_at.isoformat()}: {p.reason}"
-    )
-
-
-def _describe(intent: Intent) -> str:
-    return (
-        f"{intent.offering_id} {intent.duration_hours}h for {intent.fee} "
-        f"(plan end {intent.plan_end.isoformat()})"
     )
