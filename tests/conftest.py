@@ -21,6 +21,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests import programs
 from watcher.clock import ManualClock
 
 _DUMMY_AWS_ENV = {
@@ -47,6 +48,15 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 # Careful: in botocore's Config, retries={"max_attempts": 1} means ONE RETRY (two attempts);
 # only total_max_attempts counts the first call (test_sim_faults.py shows the difference).
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the run with one plain line per outside program whose tests were skipped."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    for line in programs.summary_lines():
+        reporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT, free_port, start_sandbox
+from tests.programs import require_program
 
 RULES = REPO_ROOT / "deploy" / "prometheus" / "rules.yaml"
 DEMO_PLANS = {"llm-pretrain", "idle-reserve", "vision-finetune", "speech-train"}
@@ -63,9 +63,7 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """(Prometheus base URL, a SageMaker client on the simulator); all stopped at the end."""
-    prometheus = shutil.which("prometheus")
-    if prometheus is None:
-        pytest.fail("prometheus not found: install Debian's prometheus package (.ci/run does)")
+    prometheus = require_program("prometheus")
     with ExitStack() as cleanup:
         sandbox = start_sandbox("demo")
         cleanup.callback(stop, sandbox.process)

@@ -3,7 +3,6 @@ Kubernetes schemas, and the pod is one non-root, read-only watcher with its jour
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.programs import require_program
 from watcher.config import Mode, load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,9 +29,7 @@ K8S_VERSIONS = ("1.28", kubernetes_validate.latest_version())
 
 def kustomize(directory: Path) -> list[dict[str, Any]]:
     """The documents `kubectl kustomize directory` renders."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("kubectl not found: install it (Debian: apt-get install kubernetes-client)")
+    kubectl = require_program("kubectl")
     result = subprocess.run(
         [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
     )

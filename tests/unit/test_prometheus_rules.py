@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from datetime import timedelta
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.programs import require_program
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "rules.yaml"
@@ -83,10 +84,7 @@ def exposed_sample_names() -> frozenset[str]:
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail("promtool not found: install Debian's prometheus package (.ci/run does)")
-    return found
+    return require_program("promtool")
 
 
 def run_promtool(*args: str, cwd: Path) -> None:
