@@ -81,6 +81,19 @@ def describe_config(path: Path, config: Config) -> str:
         lines.append(
             "  budgets: " + ", ".join(f"{b.name} {b.limit} per {b.window}" for b in config.budgets)
         )
+    limits = config.safety.limits
+    caps = [
+        f"{value} {what}"
+        for value, what in (
+            (limits.purchases_per_cycle, "purchase(s) per cycle"),
+            (limits.spend_per_cycle, "per cycle"),
+            (limits.purchases_per_24h, "purchase(s) per 24 hours"),
+            (limits.spend_per_24h, "per 24 hours"),
+        )
+        if value is not None
+    ]
+    if caps:
+        lines.append("  safety limits: at most " + ", ".join(caps))
     lines.append(f"  journal: {config.state.journal}; metrics on {config.metrics.listen}")
     return "\n".join(lines)
 

@@ -34,8 +34,18 @@ from watcher.decide import (
     deadline_of,
     triage,
 )
+from watcher.decide.limits import DAY
 from watcher.inventory import Inventory, TargetCache
-from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan, PlanStatus
+from watcher.limits import LimitLedger, limit_rules
+from watcher.model import (
+    Consumer,
+    Decision,
+    DecisionKind,
+    Extension,
+    ExtensionOffering,
+    Plan,
+    PlanStatus,
+)
 from watcher.observe.logs import get_logger
 from watcher.policy_rules import needs_tags, rules_for
 from watcher.report import decision_fields
@@ -66,6 +76,8 @@ class _Survey:
     results: list[PlanResult] = field(default_factory=list)
     due: list[_Due] = field(default_factory=list)
     covered: list[CoveredExtensions] = field(default_factory=list)
+    #: Extensions of plans that ended less than 24 hours ago or later (the 24-hour limits).
+    recent: list[Extension] = field(default_factory=list)
     error: str | None = None
 
 
@@ -101,6 +113,7 @@ class Reconciler:
         self._caches: dict[str, TargetCache] = {name: TargetCache() for name in self.gateways}
         self._needs_tags = needs_tags(config)
         self.valves = Valves(journal, config.safety, environ)
+        self.limits = limit_rules(config)
 
     # --- intents ------------------------------------------------------------------------
 
@@ -140,6 +153,7 @@ class Reconciler:
             )
         covered: list[CoveredExtensions] = []
         due: list[_Due] = []
+        ledger = LimitLedger(self.limits, self.journal, (ext for s in surveys for ext in s.recent))
         for survey in surveys:
             cycle.target_up[survey.target] = survey.error is None
             if survey.error is not None:
@@ -157,7 +171,10 @@ class Reconciler:
             cycle.purchases_blocked = self.valves.blocked()
         due.sort(key=lambda d: (deadline_of(d.plan, d.rules), d.plan.arn))
         for item in due:
-            cycle.results.append(self._decide_and_act(item, mode, running, now, log, desk, cycle))
+            cycle.results.append(
+                self._decide_and_act(item, mode, running, ledger, now, log, desk, cycle)
+            )
+        cycle.limits = ledger.states(now)
 
         cycle.results = desk.finish(cycle.results)
         cycle.results.sort(key=lambda r: (r.target, r.plan_name))
@@ -219,20 +236,28 @@ class Reconciler:
     ) -> None:
         evaluated = plan.status in EVALUATED
         counts_for_budget = bool(self.config.budgets) and plan.end_time >= budget_start
-        if not evaluated and not counts_for_budget:
+        # A plan extended in the last 24 hours ends later than 24 hours ago.
+        counts_for_limits = self.limits.daily and plan.end_time >= now - DAY
+        if not evaluated and not counts_for_budget and not counts_for_limits:
             return
         tags = inventory.tags(plan) if self._needs_tags else {}
         plan = replace(plan, tags=tags)
         policy = self.config.policy_for(plan.name, tags, plan.target)
         rules = rules_for(policy)
-        if counts_for_budget and policy is not None:
+        budgeted = counts_for_budget and policy is not None
+        if budgeted or counts_for_limits:
             try:
                 history = inventory.history(plan)
             except AwsError as exc:
-                # Spend that cannot be read makes the plan's budgets admit nothing.
-                survey.covered.append(CoveredExtensions(plan.arn, policy.name, (), str(exc)))
+                # Spend that cannot be read makes the plan's budgets admit nothing (the limits
+                # still count this plan's purchases from the journal).
+                if policy is not None and budgeted:
+                    survey.covered.append(CoveredExtensions(plan.arn, policy.name, (), str(exc)))
                 raise
-            survey.covered.append(CoveredExtensions(plan.arn, policy.name, history))
+            if policy is not None and budgeted:
+                survey.covered.append(CoveredExtensions(plan.arn, policy.name, history))
+            if counts_for_limits:
+                survey.recent.extend(history)
         if not evaluated:
             return
 
@@ -282,6 +307,7 @@ class Reconciler:
         item: _Due,
         mode: Mode,
         running: dict[str, BudgetSpend],
+        ledger: LimitLedger,
         now: datetime,
         log: Any,
         desk: ProposalDesk,
@@ -290,7 +316,8 @@ class Reconciler:
         plan, rules = item.plan, item.rules
         covering = [running[b.name] for b in self.config.budgets_for(rules.name)]
         states = [b.state for b in covering]
-        decision = choose(plan, rules, item.need, item.offerings, states, now, mode.value)
+        limits = ledger.states(now)
+        decision = choose(plan, rules, item.need, item.offerings, states, now, mode.value, limits)
         if item.malformed:
             decision = replace(
                 decision,
@@ -344,6 +371,8 @@ class Reconciler:
         if outcome.result in (PurchaseResult.BOUGHT, PurchaseResult.AMBIGUOUS):
             for budget in covering:
                 running[budget.budget.name] = reserve(budget, decision.chosen)
+            chosen = decision.chosen
+            ledger.count(plan.arn, chosen.offering_id, chosen.upfront_fee, now)
         proposal = result.proposal
         if proposal is not None:
             proposal = desk.purchased(proposal, outcome)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from watcher.act.journal import Proposal
 from watcher.act.valves import Pause
+from watcher.decide.limits import LimitState
 from watcher.model import DecisionKind
 from watcher.results import CycleResult, PlanResult
 
@@ -96,6 +99,19 @@ def cycle_json(cycle: CycleResult) -> dict[str, Any]:
         "errors": list(cycle.errors),
         "proposals": [proposal_fields(p) for p in cycle.proposals],
         "purchases_paused": pause_fields(cycle.paused),
+        "limits": [limit_fields(state) for state in cycle.limits],
+    }
+
+
+def limit_fields(state: LimitState) -> dict[str, Any]:
+    """One blast-radius limit as JSON: amounts as decimal strings, counts as integers."""
+    number: Callable[[Decimal], Any] = int if state.currency is None else (lambda d: f"{d:f}")
+    return {
+        "limit": state.name,
+        "max": number(state.limit),
+        "used": number(state.used),
+        "currency": state.currency,
+        "unknown": state.unknown,
     }
 
 
@@ -144,6 +160,10 @@ def render_table(cycle: CycleResult) -> str:
                 text = f"rejected {rejected.offering.offering_id}: {rejected.reason}"
                 lines.extend(wrapped(text, " " * 4, " " * 8))
     lines.extend(proposal_lines(cycle.proposals, now))
+    if cycle.limits:
+        lines.append("")
+        for state in cycle.limits:
+            lines.extend(wrapped(f"limit {state.describe()}"))
     if cycle.paused is not None:
         lines.extend(wrapped(f"PAUSED: {cycle.paused.describe()}; `plan-watcher resume` ends it"))
     for error in cycle.errors:

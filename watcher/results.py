@@ -11,6 +11,7 @@ from watcher.act.purchase import PurchaseOutcome
 from watcher.act.valves import Pause
 from watcher.budgets import BudgetSpend
 from watcher.config import Mode
+from watcher.decide.limits import LimitState
 from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan
 
 
@@ -42,6 +43,8 @@ class CycleResult:
     errors: list[str] = field(default_factory=list)
     target_up: dict[str, bool] = field(default_factory=dict)
     budgets: list[BudgetSpend] = field(default_factory=list)
+    #: The blast-radius limits (safety.limits) with what is used of them at the cycle's end.
+    limits: list[LimitState] = field(default_factory=list)
     finished_at: datetime | None = None
     #: Proposals that this cycle moved to expired, rejected-by-tag or superseded.
     proposals_closed: list[Proposal] = field(default_factory=list)

@@ -71,6 +71,31 @@ def cross_check(config: Config) -> list[ConfigIssue]:
                         f"whose fee caps are in {currency}",
                     )
                 )
+    issues += _limit_currencies(config)
+    return issues
+
+
+def _limit_currencies(config: Config) -> list[ConfigIssue]:
+    """A spend limit covers every purchase, so it must be in the currency of every fee cap."""
+    issues = []
+    limits = config.safety.limits
+    for key, limit in (
+        ("spend_per_cycle", limits.spend_per_cycle),
+        ("spend_per_24h", limits.spend_per_24h),
+    ):
+        if limit is None:
+            continue
+        for policy in config.policies:
+            currency = policy.extension.currency
+            if currency not in (None, limit.currency):
+                issues.append(
+                    ConfigIssue(
+                        f"safety.limits.{key}",
+                        f"is in {limit.currency} but policy {policy.name!r} caps fees in "
+                        f"{currency}; a limit never adds two currencies",
+                    )
+                )
+                break
     return issues
 
 

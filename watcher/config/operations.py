@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from watcher.config.limits import Limits
 from watcher.config.values import SNS_ARN_PATTERN, Duration, MoneyAmount, describe
 
 _PERCENT = re.compile(r"^([0-9]{1,3}(\.[0-9]{1,4})?)%$")
@@ -108,6 +109,10 @@ class Safety(_Section):
         default=timedelta(minutes=15),
         description="wait after a failed purchase; doubles per failure, but never past a "
         "quarter of the time left before the plan's deadline",
+    )
+    limits: Limits = Field(
+        default_factory=Limits,
+        description="blast-radius limits per cycle and per rolling 24 hours, across targets",
     )
 
     @field_validator("retry_backoff")

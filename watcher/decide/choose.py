@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from watcher.decide.budget import budget_problems
+from watcher.decide.limits import LimitState, limit_problems
 from watcher.decide.offers import canonical_key, expected_currency, offering_problems, rank_key
 from watcher.decide.rules import BudgetState, Mode, Need, PolicyRules
 from watcher.decide.text import hours_text, iso, money
@@ -23,11 +24,14 @@ def choose(
     budgets: Sequence[BudgetState],
     now: datetime,
     mode: Mode,
+    limits: Sequence[LimitState] = (),
 ) -> Decision:
-    """The best acceptable offering that fits every budget, acted on per policy and mode.
+    """The best acceptable offering that fits every budget and safety limit, acted on per
+    policy and mode.
 
     Returns extended (buy it: enforce + extend), would_extend (dry-run, or action notify),
-    proposed, no_offering or over_budget. `budgets` are exactly the budgets covering the plan.
+    proposed, no_offering or over_budget. `budgets` are exactly the budgets covering the plan;
+    `limits` are the blast-radius limits with what is used of them (they cover every plan).
     The deadline and the plan's status are checked again: this is the last gate before a buy.
     """
     expired = expired_decision(plan, rules, now)
@@ -72,6 +76,7 @@ def choose(
     chosen: ExtensionOffering | None = None
     for offering in ranked:
         refusals = budget_problems(offering.upfront_fee, budgets)
+        refusals += limit_problems(offering.upfront_fee, limits)
         if refusals:
             rejected.append(RejectedOffering(offering, "; ".join(refusals)))
         elif chosen is None:
@@ -80,8 +85,8 @@ def choose(
     if chosen is None:
         refusal = next(r.reason for r in rejected if r.offering is best)
         reason = (
-            f"{need.reason}; the best acceptable offering {_describe(best)} would break a "
-            f"budget: {refusal}"
+            f"{need.reason}; the best acceptable offering {_describe(best)} would "
+            f"{_what_refuses(refusal)}: {refusal}"
         )
         if len(ranked) > 1:
             reason += f"; none of the other {len(ranked) - 1} acceptable offering(s) fits either"
@@ -92,8 +97,9 @@ def choose(
     if chosen is not best:
         refusal = next(r.reason for r in rejected if r.offering is best)
         pick += (
-            f"; fell back from the best-ranked {_describe(best)} because it would break a "
-            f"budget ({refusal}) to the best acceptable offering that fits every budget"
+            f"; fell back from the best-ranked {_describe(best)} because it would "
+            f"{_what_refuses(refusal)} ({refusal}) to the best acceptable offering that fits "
+            "every budget and limit"
         )
     return _act(rules, mode, pick, verdict, chosen)
 
@@ -124,6 +130,14 @@ def _act(
     return verdict(
         DecisionKind.UNMANAGED, f"policy {rules.name} says ignore; nothing is bought", None
     )
+
+
+def _what_refuses(refusal: str) -> str:
+    budget = "budget " in refusal
+    limit = "safety.limits." in refusal
+    if budget and limit:
+        return "break a budget and pass a safety limit"
+    return "pass a safety limit" if limit else "break a budget"
 
 
 def _describe(offering: ExtensionOffering) -> str:

@@ -1,8 +1,9 @@
 """What is worth telling people about a cycle, as `Notice` values: a pure function of the cycle.
 
 A notice goes out when a proposal is created, a purchase succeeds, fails or has an unknown
-outcome, a due plan has no acceptable offering, a budget refuses a purchase, or a proposal
-expires unapproved. Everything else (not due, no demand, in flight, ...) is the metrics' job.
+outcome, a due plan has no acceptable offering, a budget or a safety limit refuses a purchase,
+or a proposal expires unapproved. Everything else (not due, no demand, in flight, ...) is the
+metrics' job.
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ def _plan_notices(cycle: CycleResult, result: PlanResult) -> list[Notice]:
         refused = _refused_by_budget(decision)
         if refused is not None:
             offering = (refused.offering_id, refused.duration_hours, refused.upfront_fee)
-        summary = f"{who} needs {_offer(refused)}, which a budget refuses: {decision.reason}"
+        refuser = "a safety limit" if "safety.limits." in decision.reason else "a budget"
+        summary = f"{who} needs {_offer(refused)}, which {refuser} refuses: {decision.reason}"
     else:
         return out
     offering_id, hours, fee = offering if offering is not None else (None, None, None)

@@ -147,6 +147,7 @@ class SnapshotCollector(Collector):
             return
         yield from self._plan_families(cycle, tag_labels)
         yield from self._budget_families(cycle)
+        yield from _limit_families(cycle)
         yield from _valve_families(cycle)
         up = GaugeMetricFamily(
             _PREFIX + "target_up",
@@ -242,6 +243,28 @@ class SnapshotCollector(Collector):
             limit.add_metric([state.name, state.limit.currency], _number(state.limit.amount))
         yield spent
         yield limit
+
+
+def _limit_families(cycle: CycleResult) -> Iterator[Metric]:
+    """safety.limits: each configured limit and what is used of it (counts of purchases have
+    an empty currency)."""
+    limit = GaugeMetricFamily(
+        _PREFIX + "safety_limit",
+        "A blast-radius limit (safety.limits): purchases or spend per cycle or per 24 hours.",
+        labels=["limit", "currency"],
+    )
+    used = GaugeMetricFamily(
+        _PREFIX + "safety_limit_used",
+        "What is used of the limit: this cycle's purchases, or everything committed in the "
+        "last 24 hours (AWS's history and the journal); the limit itself when unknown.",
+        labels=["limit", "currency"],
+    )
+    for state in cycle.limits:
+        labels = [state.key, state.currency or ""]
+        limit.add_metric(labels, _number(state.limit))
+        used.add_metric(labels, _number(state.used))
+    yield limit
+    yield used
 
 
 def _valve_families(cycle: CycleResult) -> Iterator[Metric]:

@@ -1,0 +1,68 @@
+"""Blast-radius limits in a cycle: what is used of each, from AWS's recent history (read in
+the survey), the journal (read afresh before every decision, so purchases another replica or
+process made a moment ago count) and this cycle's own purchases. The arithmetic is pure
+(watcher/decide/limits.py); this module gathers its inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from watcher.act.journal import Intent, IntentState, Journal
+from watcher.config import Config
+from watcher.decide.limits import (
+    Commitment,
+    LimitRules,
+    LimitState,
+    committed_since,
+    limit_states,
+    window_start,
+)
+from watcher.model import Extension, Money
+
+
+def limit_rules(config: Config) -> LimitRules:
+    limits = config.safety.limits
+    return LimitRules(
+        purchases_per_cycle=limits.purchases_per_cycle,
+        spend_per_cycle=limits.spend_per_cycle,
+        purchases_per_24h=limits.purchases_per_24h,
+        spend_per_24h=limits.spend_per_24h,
+    )
+
+
+def journalled(intents: Iterable[Intent]) -> list[Commitment]:
+    """The journal's purchases that count: bought, or with an unknown outcome."""
+    return [
+        Commitment(i.offering_id, i.plan_arn, i.created_at, i.fee, "journal")
+        for i in intents
+        if i.state is not IntentState.FAILED
+    ]
+
+
+class LimitLedger:
+    """The limits' use during one cycle."""
+
+    def __init__(self, rules: LimitRules, journal: Journal, recent: Iterable[Extension]) -> None:
+        self.rules = rules
+        self.journal = journal
+        self.recent = list(recent)
+        self.this_cycle: list[Commitment] = []
+
+    def last_day(self, now: datetime) -> list[Commitment]:
+        """Every purchase committed in the 24 hours before `now`."""
+        if not self.rules.daily:
+            return []
+        since = window_start(now)
+        return committed_since(self.recent, journalled(self.journal.intents_since(since)), since)
+
+    def states(self, now: datetime) -> list[LimitState]:
+        """Each configured limit with what is used of it at `now` (no journal read without a
+        24-hour limit)."""
+        if not self.rules.any:
+            return []
+        return limit_states(self.rules, self.last_day(now), self.this_cycle)
+
+    def count(self, plan_arn: str, offering_id: str, fee: Money, at: datetime) -> None:
+        """A purchase this cycle made (or may have made) counts against the per-cycle limits."""
+        self.this_cycle.append(Commitment(offering_id, plan_arn, at, fee, "journal"))
