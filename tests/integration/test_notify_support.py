@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,11 +62,14 @@ class Receiver:
     """A webhook endpoint on a free local port that answers with scripted statuses.
 
     `statuses` are used in order, then 200. With `hold` set, every request waits (after it
-    was recorded and `arrived` set) until `release` is set.
+    was recorded and `arrived` set) until `release` is set. With `down_for`, every request
+    in that many seconds after the first one is answered 503 (an endpoint down for a while).
     """
 
     statuses: list[int] = field(default_factory=list)
     hold: bool = False
+    down_for: float | None = None
+    first_at: float | None = None
     received: list[Received] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -73,14 +77,19 @@ class Receiver:
     url: str = ""
 
     def status(self) -> int:
+        now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
+        if self.down_for is not None and now - self.first_at < self.down_for:
+            return 503
         return self.statuses.pop(0) if self.statuses else 200
 
 
 @contextmanager
 def webhook_receiver(
-    statuses: list[int] | None = None, *, hold: bool = False
+    statuses: list[int] | None = None, *, hold: bool = False, down_for: float | None = None
 ) -> Iterator[Receiver]:
-    receiver = Receiver(statuses=list(statuses or []), hold=hold)
+    receiver = Receiver(statuses=list(statuses or []), hold=hold, down_for=down_for)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server hook name

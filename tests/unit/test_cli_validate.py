@@ -314,3 +314,48 @@ def test_the_cli_reports_every_error_with_a_path(document: Any) -> None:
         where, sep, message = line.partition(": ")
         assert sep and where.strip() and message.strip(), line
         assert "Traceback" not in line
+
+
+WEBHOOK_CASES = [
+    ("http://[::1/x", None, "is not a valid URL"),
+    ("https://hooks.example.com:99999/x", None, "is not a valid URL"),
+    ("https://hooks.example.com:0/x", None, "port must be between 1 and 65535"),
+    ("https://user:hunter2-pass@hooks.example.com/x", None, "user name or password"),
+    ("https:///x?sig=query-secret", None, "has no host"),
+    ("ftp://hooks.example.com/x?sig=query-secret", None, "must start with https://"),
+    ("http://hooks.example.com/x", "PW_TOKEN", "clear text"),
+]
+
+
+@pytest.mark.parametrize(("url", "token_env", "message"), WEBHOOK_CASES)
+def test_validate_checks_the_webhook_url_without_quoting_it(
+    tmp_path: Path, url: str, token_env: str | None, message: str
+) -> None:
+    hook: dict[str, Any] = {"url": url}
+    if token_env:
+        hook["token_env"] = token_env
+    data = yaml.safe_load(VALID)
+    data["notifications"] = {"webhook": hook}
+    code, _, err = validate(tmp_path, yaml.safe_dump(data))
+    assert code == 2, err
+    assert "notifications.webhook.url" in err and message in err
+    assert "hunter2" not in err and "query-secret" not in err
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/hook", "http://[::1]:8080/hook", "http://localhost/hook"]
+)
+def test_a_token_may_go_over_http_to_loopback(tmp_path: Path, url: str) -> None:
+    data = yaml.safe_load(VALID)
+    data["notifications"] = {"webhook": {"url": url, "token_env": "PW_TOKEN"}}
+    code, _, err = validate(tmp_path, yaml.safe_dump(data))
+    assert code == 0, err
+
+
+def test_run_with_the_url_validate_refused_exits_2_not_a_traceback(tmp_path: Path) -> None:
+    data = yaml.safe_load(VALID)
+    data["notifications"] = {"webhook": {"url": "http://[::1/x"}}
+    path = tmp_path / "watcher.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run(["run", "--config", str(path)])
+    assert code == 2 and "Traceback" not in err and "notifications.webhook.url" in err

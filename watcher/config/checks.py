@@ -54,6 +54,15 @@ def cross_check(config: Config) -> list[ConfigIssue]:
                 f"must be shorter than state.lease.duration ({format_duration(lease.duration)})",
             )
         )
+    hook = config.notifications.webhook
+    if hook is not None and hook.token_in_clear:
+        issues.append(
+            ConfigIssue(
+                "notifications.webhook.url",
+                "http:// would send the token (token_env) in clear text: use https://, "
+                "or http:// only to a loopback address",
+            )
+        )
     policies = {policy.name: policy for policy in config.policies}
     for i, budget in enumerate(config.budgets):
         for j, name in enumerate(budget.policies or ()):

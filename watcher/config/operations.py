@@ -3,10 +3,12 @@ notifications, safety valves and the leader lease."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -66,15 +68,68 @@ class Approval(_Section):
     )
 
 
+def check_webhook_url(value: str) -> str:
+    """An http(s) URL with a host, a port in range and no user-info; raise ValueError.
+
+    Messages never quote the URL: its path or query may hold a secret."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must start with https:// (or http://)")
+    if not parts.hostname:
+        raise ValueError("has no host")
+    if port == 0:
+        raise ValueError("port must be between 1 and 65535")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "must not carry a user name or password (user@host); use token_env for credentials"
+        )
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Webhook(_Section):
     """A JSON POST for every notice. The token is read from the environment, never the file."""
 
-    url: StrictStr = Field(pattern=r"^https?://\S+$")
+    url: StrictStr = Field(
+        description="https://host[:port]/path; http:// only without a token or on loopback",
+        # Checked by check_webhook_url, whose messages never quote the URL.
+        json_schema_extra={"pattern": r"^https?://\S+$"},
+    )
     token_env: StrictStr | None = Field(
         default=None, description="environment variable holding the token sent in `header`"
     )
     header: StrictStr = Field(default="Authorization", description="header that carries it")
     timeout: Duration = Field(default=timedelta(seconds=5))
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_webhook_url(value)
+
+    @property
+    def token_in_clear(self) -> bool:
+        """True when a token would travel unencrypted off this machine (checks.py refuses)."""
+        parts = urlsplit(self.url)
+        return (
+            bool(self.token_env)
+            and parts.scheme == "http"
+            and not is_loopback(parts.hostname or "")
+        )
 
     @field_validator("header")
     @classmethod

@@ -16,12 +16,29 @@ from botocore.config import Config as BotoConfig
 
 from watcher import __version__
 from watcher.notify.notice import Notice
+from watcher.observe.logs import register_secret
 
 USER_AGENT = f"plan-watcher/{__version__}"
+#: At most this much of a webhook's answer is read: the status is all that matters, and a
+#: receiver that streams an endless body must not hold the sender.
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 class ChannelError(Exception):
     """One delivery attempt failed; the message never contains a credential."""
+
+
+def token_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value, or None. Never quotes the value:
+    a line break (what `kubectl create secret --from-file` keeps from the file) or a
+    character outside Latin-1 would make http.client raise an error that prints it."""
+    if "\r" in value or "\n" in value:
+        return "contains a line break (a secret made from a file often keeps its final newline)"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "contains a character outside Latin-1, which an HTTP header cannot carry"
+    return None
 
 
 class Channel(Protocol):
@@ -100,7 +117,7 @@ class WebhookChannel:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"webhook url {url!r} is not an http(s) URL")
+            raise ValueError("the webhook url is not an http(s) URL")
         self.url = url
         self._parts = parts
         self._timeout = timeout
@@ -118,8 +135,23 @@ class WebhookChannel:
             token = self._environ.get(self._token_env)
             if not token:
                 raise ChannelError(f"environment variable {self._token_env} is not set")
+            register_secret(token)
+            problem = token_problem(token)
+            if problem is not None:
+                raise ChannelError(f"environment variable {self._token_env} {problem}")
             headers[self._header] = token
         return headers
+
+    def _redact(self, text: str) -> str:
+        """`text` without anything secret it may quote: the token, the URL's query,
+        path and user-info."""
+        secrets = [self._parts.query, self._parts.path, self._parts.password or ""]
+        if self._token_env:
+            secrets.append(self._environ.get(self._token_env) or "")
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            if len(secret) > 1:
+                text = text.replace(secret, "***")
+        return text
 
     def send(self, notice: Notice) -> None:
         body = json.dumps(notice.to_json()).encode()
@@ -135,9 +167,13 @@ class WebhookChannel:
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
-            response.read()
+            response.read(MAX_RESPONSE_BYTES)
         except (OSError, http.client.HTTPException) as exc:
-            raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
+            raise ChannelError(self._redact(f"{type(exc).__name__}: {exc}")) from None
+        except Exception as exc:
+            # http.client's ValueErrors and the like quote what they refused (a header value,
+            # the URL): only the type is kept.
+            raise ChannelError(f"{type(exc).__name__} while sending (details withheld)") from None
         finally:
             connection.close()
         if not 200 <= response.status < 300:

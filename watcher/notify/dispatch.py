@@ -5,8 +5,10 @@ notices (pure), drops repeats of standing conditions (`Deduper`), and puts each 
 channel's bounded queue. That is all the cycle waits for. One background thread per channel
 sends, retrying a failed notice a few times with a short, growing pause; a channel that hangs
 or fails delays only its own queue. A full queue drops the notice (logged and counted). At
-process exit the queues get a bounded flush: a few seconds at most, then whatever is left is
-logged as dropped.
+process exit the queues get a bounded flush: a few seconds at most, the pauses between
+attempts kept within it, then whatever is left is logged as dropped. Nothing a channel raises
+ends its thread: any failure is a logged and counted `notification_failed`, whose text never
+carries a header value, a token or a URL's query.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ QUEUE_SIZE = 100
 FIRST_BACKOFF = 0.5  # seconds; doubles per attempt
 MAX_BACKOFF = 5.0
 FLUSH_SECONDS = 3.0
+ABORT_JOIN_SECONDS = 0.2
 
 #: Outcomes counted per channel (plan_watcher_notifications_total{channel,outcome}).
 OUTCOMES = ("sent", "failed", "dropped")
@@ -60,8 +63,12 @@ class _Lane:
             item = self.queue.get()
             if item is _STOP:
                 return
-            assert isinstance(item, Notice)
-            self.owner.deliver(self.channel, item)
+            if not isinstance(item, Notice):
+                continue
+            try:
+                self.owner.deliver(self.channel, item)
+            except Exception as exc:  # the lane outlives any failure; the notice does not
+                self.owner.failed_outright(self.channel, item, exc)
 
 
 class Dispatcher:
@@ -88,7 +95,9 @@ class Dispatcher:
         self.flush_seconds = flush_seconds
         self.deduper = Deduper()
         self._lanes = [_Lane(channel, self) for channel in channels]
-        self._hurry = threading.Event()  # set while closing: no more pauses between attempts
+        # Set when the flush at close ran out of time: pauses between attempts end at once.
+        self._abort = threading.Event()
+        self._deadline: float | None = None  # while closing: when the flush must be over
         self._closed = False
         self._at_exit = flush_at_exit
         if flush_at_exit:
@@ -125,7 +134,7 @@ class Dispatcher:
         for attempt in range(1, attempts + 1):
             try:
                 channel.send(notice)
-            except ChannelError as exc:
+            except Exception as exc:
                 last = attempt == attempts
                 self.log.warning(
                     "notification_failed",
@@ -137,12 +146,14 @@ class Dispatcher:
                     plan=notice.plan_name,
                     target=notice.target,
                     notice_id=notice.notice_id,
-                    error=str(exc),
+                    error=_error_text(exc),
                 )
                 if last:
                     self.stats.add(channel.name, "failed")
                     return False
-                self._hurry.wait(delay)
+                if not self._pause(delay):
+                    self._dropped(channel, notice, "not sent before the process exited")
+                    return False
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
             self.stats.add(channel.name, "sent")
@@ -157,6 +168,28 @@ class Dispatcher:
             )
             return True
         return False  # pragma: no cover - the loop always returns
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait before the next attempt; False when the exit flush has no time left for it."""
+        deadline = self._deadline
+        if deadline is not None and time.monotonic() + seconds >= deadline:
+            return False
+        return not self._abort.wait(seconds)
+
+    def failed_outright(self, channel: Channel, notice: Notice, exc: Exception) -> None:
+        """A failure outside a send (logging, counting): counted, and the lane goes on."""
+        self.stats.add(channel.name, "failed")
+        with contextlib.suppress(Exception):
+            self.log.error(
+                "notification_failed",
+                channel=channel.name,
+                kind=notice.kind.value,
+                plan=notice.plan_name,
+                target=notice.target,
+                notice_id=notice.notice_id,
+                will_retry=False,
+                error=_error_text(exc),
+            )
 
     def _dropped(self, channel: Channel, notice: Notice, reason: str) -> None:
         self.stats.add(channel.name, "dropped")
@@ -178,8 +211,8 @@ class Dispatcher:
         self._closed = True
         if self._at_exit:
             atexit.unregister(self.close)
-        self._hurry.set()
         deadline = time.monotonic() + (self.flush_seconds if timeout is None else timeout)
+        self._deadline = deadline
         for lane in self._lanes:
             if lane.thread is None:
                 continue
@@ -188,6 +221,10 @@ class Dispatcher:
         for lane in self._lanes:
             if lane.thread is not None:
                 lane.thread.join(max(0.0, deadline - time.monotonic()))
+        self._abort.set()  # a lane still pausing gives its notice up now
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(ABORT_JOIN_SECONDS)
         for lane in self._lanes:
             self._drain(lane)
 
@@ -199,3 +236,11 @@ class Dispatcher:
                 return
             if isinstance(item, Notice):
                 self._dropped(lane.channel, item, "not sent before the process exited")
+
+
+def _error_text(exc: BaseException) -> str:
+    """What a log line may say about a failure. A ChannelError's text is written to be safe;
+    anything else may quote a header value or a URL, so only its type is kept."""
+    if isinstance(exc, ChannelError):
+        return str(exc)
+    return f"{type(exc).__name__} (details withheld: they may quote a credential)"
