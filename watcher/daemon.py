@@ -77,7 +77,7 @@ class Daemon:
         self._jitter_override = jitter_seconds
         self._factory = factory
         self._on_cycle = on_cycle
-        self._listen = listen or (config.metrics.host, config.metrics.port)
+        self._listen = [listen] if listen else config.metrics.addresses
         self.log = get_logger()
         self.calls = CallCounter()
         self.notify_stats = CallCounter()
@@ -246,15 +246,15 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
         self.telemetry.leader.set(0)
-        host, port = self._listen
-        self.server = EndpointServer(host, port, self.registry, self)
+        (host, port), *more = self._listen
+        self.server = EndpointServer(host, port, self.registry, self, more=more)
         self.server.start()
         self.leadership.start()  # after the endpoints: a slow table must not hide /healthz
         self.log.info(
             "daemon_started",
             mode=self.config.mode.value,
             interval_seconds=self.interval,
-            listen=f"{self.server.address[0]}:{self.server.address[1]}",
+            listen=",".join(f"{host}:{port}" for host, port in self.server.addresses),
             targets=[t.name for t in self.config.targets],
         )
         scheduler = BackgroundScheduler(timezone="UTC")

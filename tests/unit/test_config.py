@@ -561,3 +561,19 @@ def test_a_tag_key_that_is_not_a_string_is_reported_at_its_entry() -> None:
 def test_messages_never_span_lines() -> None:
     error = ConfigError([("a", "first\nsecond\u2028third")])
     assert [str(issue) for issue in error.issues] == ["a: first second third"]
+
+
+def test_metrics_listen_takes_several_addresses() -> None:
+    config = parse_config(
+        {"metrics": {"listen": "127.0.0.1:9108, [::1]:9108,10.0.3.7:9109"}}, environ={}
+    )
+    assert config.metrics.addresses == [
+        ("127.0.0.1", 9108),
+        ("::1", 9108),
+        ("10.0.3.7", 9109),
+    ]
+    assert (config.metrics.host, config.metrics.port) == ("127.0.0.1", 9108)
+    for bad in ("127.0.0.1:9108,127.0.0.1:9108", "127.0.0.1:9108,nowhere", "a:1,b:2,c:3,d:4,e:5"):
+        with pytest.raises(ConfigError) as caught:
+            parse_config({"metrics": {"listen": bad}}, environ={})
+        assert [issue.path for issue in caught.value.issues] == ["metrics.listen"]

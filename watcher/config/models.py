@@ -50,6 +50,7 @@ DEFAULT_JOURNAL = "plan-watcher-journal.db"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 _DYNAMODB = re.compile(r"^dynamodb://([A-Za-z0-9_.-]{3,255})$")
 _LISTEN = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):(?P<port>[0-9]{1,5})$")
+MAX_LISTEN_ADDRESSES = 4
 _RESERVED_LABELS = frozenset({"plan", "target", "status", "decision", "state", "kind", "le"})
 
 Name = StrictStr
@@ -244,16 +245,35 @@ def tag_label(tag: str) -> str:
 
 
 class Metrics(_Section):
-    listen: StrictStr = Field(default="0.0.0.0:9108", description="host:port; ':9108' = all")
+    listen: StrictStr = Field(
+        default="0.0.0.0:9108",
+        description="host:port; ':9108' = all; several comma-separated "
+        "(127.0.0.1:9108,10.0.3.7:9108 binds loopback plus one interface)",
+    )
     plan_labels_from_tags: tuple[StrictStr, ...] = ()
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        match = _LISTEN.match(value)
-        if match is None or not 1 <= int(match.group("port")) <= 65535:
-            raise ValueError(f"expected host:port (like 0.0.0.0:9108), got {value!r}")
+        parts = [part.strip() for part in value.split(",")]
+        if len(parts) > MAX_LISTEN_ADDRESSES:
+            raise ValueError(f"at most {MAX_LISTEN_ADDRESSES} addresses, got {len(parts)}")
+        for part in parts:
+            match = _LISTEN.match(part)
+            if match is None or not 1 <= int(match.group("port")) <= 65535:
+                raise ValueError(f"expected host:port (like 0.0.0.0:9108), got {part!r}")
+        if len(set(parts)) != len(parts):
+            raise ValueError("names the same address twice")
         return value
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """Every (host, port) to bind, in the order given."""
+        found = []
+        for part in self.listen.split(","):
+            host, _, port = part.strip().rpartition(":")
+            found.append((host.strip("[]") or "0.0.0.0", int(port)))
+        return found
 
     @field_validator("plan_labels_from_tags")
     @classmethod
@@ -270,12 +290,13 @@ class Metrics(_Section):
 
     @property
     def host(self) -> str:
-        host = self.listen.rpartition(":")[0].strip("[]")
-        return host or "0.0.0.0"
+        """The first address's host."""
+        return self.addresses[0][0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        """The first address's port."""
+        return self.addresses[0][1]
 
     @property
     def tag_labels(self) -> dict[str, str]:

@@ -1,14 +1,20 @@
-"""The daemon's HTTP endpoints: /metrics, /healthz, /readyz, /status (SPEC section 7)."""
+"""The daemon's HTTP endpoints: /metrics, /healthz, /readyz, /status (SPEC section 7).
+
+They are served by `GuardedHTTPServer` (http_server.py): per-connection timeout, a cap on
+open connections, a fixed pool of workers, disconnects as one debug log line.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from watcher.observe.http_server import GuardedHTTPServer, PrereadHandler
 
 
 class HealthSource(Protocol):
@@ -20,29 +26,42 @@ class HealthSource(Protocol):
 
 
 class EndpointServer:
-    """Serves the endpoints on a background thread; `stop()` closes the socket."""
+    """Serves the endpoints on a background thread; `stop()` closes the sockets.
 
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, source: HealthSource):
-        handler = _handler(registry, source)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+    `host` and `port` give the first address; `more` any others (metrics.listen may name
+    several, e.g. loopback plus one interface)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        source: HealthSource,
+        *,
+        more: Sequence[tuple[str, int]] = (),
+        **limits: Any,
+    ):
+        self._server = GuardedHTTPServer(
+            [(host, port), *more], _handler(registry, source), **limits
+        )
 
     @property
     def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._server.addresses[0]
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return self._server.addresses
 
     def start(self) -> None:
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def _handler(registry: CollectorRegistry, source: HealthSource) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(PrereadHandler):
         server_version = "plan-watcher"
 
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
