@@ -27,6 +27,7 @@ def rules_for(policy: Policy | None) -> PolicyRules | None:
             fee_tolerance=policy.approval.fee_tolerance,
             auto_approve_below=policy.approval.auto_approve_below,
             auto_approve_within=policy.approval.auto_approve_within,
+            by_tag=policy.approval.by_tag,
         ),
     )
 

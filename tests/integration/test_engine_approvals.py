@@ -365,3 +365,27 @@ def test_a_plan_extended_elsewhere_supersedes_its_proposal(
     assert by_name(cycle)["llm-a"].decision.kind.value != "proposed"
     assert cycle.proposals == []
     assert calls["ExtendTrainingPlan"] == 0 and len(sim.record.purchases) == 1
+
+
+def test_a_policy_with_tag_approval_off_ignores_the_approve_tag(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    arn = due_plan(sim, t0)
+    setup = Setup(tmp_path, clock, by_tag=False)
+    first, _ = setup.engine.cycle()
+    [proposal] = setup.proposals()
+    waiting = by_name(first)["llm-a"].decision.reason
+    assert f"plan-watcher approve {proposal.proposal_id}" in waiting
+    assert APPROVE_TAG not in waiting and "ignores approval tags" in waiting
+    sm = client()
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": APPROVE_TAG, "Value": proposal.proposal_id}])
+
+    clock.advance(minutes=5)
+    cycle, calls = setup.engine.cycle()
+
+    assert by_name(cycle)["llm-a"].decision.kind.value == "proposed"
+    assert calls["ExtendTrainingPlan"] == 0 and calls["DeleteTags"] == 0
+    [still] = setup.proposals()
+    assert still.state is ProposalState.PENDING
+    # The tag is left where its author put it: plan-watcher neither reads nor removes it.
+    assert APPROVE_TAG in {t["Key"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}

@@ -125,11 +125,14 @@ def test_task_role_grants_exactly_the_iam_policy() -> None:
         for p in RESOURCES["TaskRole"]["Properties"]["Policies"]
     }
 
-    def statements(document: dict[str, Any]) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    def statements(
+        document: dict[str, Any],
+    ) -> dict[str, tuple[frozenset[str], frozenset[str], str]]:
         return {
             s["Sid"]: (
                 frozenset(as_list(s["Action"])),
                 frozenset(resolve(r) for r in _resources(s["Resource"])),
+                json.dumps(s.get("Condition"), sort_keys=True),
             )
             for s in document["Statement"]
         }

@@ -98,3 +98,69 @@ def test_trust_policy_trusts_one_principal_with_an_external_id() -> None:
     assert "*" not in principal
     external = statement["Condition"]["StringEquals"]["sts:ExternalId"]
     assert isinstance(external, str) and external
+
+
+APPROVAL_TAGS = ["plan-watcher/approve", "plan-watcher/reject"]
+
+
+def test_delete_tags_is_limited_to_the_approval_tags() -> None:
+    statements = load_policy()["Statement"]
+    [statement] = [s for s in statements if "sagemaker:DeleteTags" in as_list(s["Action"])]
+    assert as_list(statement["Action"]) == ["sagemaker:DeleteTags"]
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": APPROVAL_TAGS}}
+    assert all("Condition" not in s for s in statements if s is not statement)
+
+
+def test_the_one_account_variant_grants_the_same_actions_in_one_account() -> None:
+    wide = granted(load_policy())
+    scoped_policy = load_policy(IAM / "policy-one-account.json")
+    scoped = granted(scoped_policy)
+    assert set(scoped) == set(wide)
+    account, regions = "111122223333", {"us-east-1", "us-west-2"}
+    for statement in scoped_policy["Statement"]:
+        resources = as_list(statement["Resource"])
+        if resources == ["*"]:
+            condition = statement["Condition"]["StringEquals"]["aws:RequestedRegion"]
+            assert set(condition) == regions, statement["Sid"]
+            continue
+        for resource in resources:
+            parts = resource.split(":")
+            assert parts[4] == account, resource
+            assert parts[3] in regions or parts[2] == "iam", resource
+    deletes = [s for s in scoped_policy["Statement"] if "sagemaker:DeleteTags" in s["Action"]]
+    assert deletes[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] == APPROVAL_TAGS
+
+
+def _denied_by_guard(principal: str, action: str, resource: str, tag_keys: list[str]) -> bool:
+    """The approvers' guard's one statement, evaluated as IAM would for these inputs."""
+    from fnmatch import fnmatchcase
+
+    [statement] = load_policy(IAM / "approvers-guard.json")["Statement"]
+    assert statement["Effect"] == "Deny"
+    if action not in as_list(statement["Action"]):
+        return False
+    if not any(fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
+        return False
+    condition = statement["Condition"]
+    guarded = condition["ForAnyValue:StringEquals"]["aws:TagKeys"]
+    approvers = condition["ArnNotLike"]["aws:PrincipalArn"]
+    touches = any(key in guarded for key in tag_keys)
+    is_approver = any(fnmatchcase(principal, pattern) for pattern in approvers)
+    return touches and not is_approver
+
+
+def test_the_guard_lets_only_approvers_set_the_approval_tags() -> None:
+    plan = "arn:aws:sagemaker:us-east-1:111122223333:training-plan/llm-a"
+    approver = "arn:aws:iam::111122223333:role/plan-watcher-approvers"
+    engineer = "arn:aws:iam::111122223333:role/ml-engineer"
+    runtime = "arn:aws:iam::111122223333:role/plan-watcher-runtime"
+    add = "sagemaker:AddTags"
+    assert _denied_by_guard(engineer, add, plan, ["plan-watcher/approve"])
+    assert _denied_by_guard(engineer, add, plan, ["team", "plan-watcher/reject"])
+    assert _denied_by_guard(runtime, add, plan, ["plan-watcher/approve"])
+    assert not _denied_by_guard(approver, add, plan, ["plan-watcher/approve"])
+    assert not _denied_by_guard(engineer, add, plan, ["team", "cost-center"])
+    # plan-watcher's own removal of the tags, and other resources, are left alone.
+    assert not _denied_by_guard(runtime, "sagemaker:DeleteTags", plan, ["plan-watcher/approve"])
+    job = "arn:aws:sagemaker:us-east-1:111122223333:training-job/run"
+    assert not _denied_by_guard(engineer, add, job, ["plan-watcher/approve"])

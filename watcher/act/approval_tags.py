@@ -15,7 +15,12 @@ REJECT_TAG = "plan-watcher/reject"
 TagAction = Literal["approve", "reject"]
 
 
-def how_to_approve(proposal_id: str) -> str:
+def how_to_approve(proposal_id: str, by_tag: bool = True) -> str:
+    if not by_tag:
+        return (
+            f"approve with `plan-watcher approve {proposal_id}`, reject with "
+            f"`plan-watcher reject {proposal_id}` (this policy ignores approval tags)"
+        )
     return (
         f"approve with `plan-watcher approve {proposal_id}` or the tag "
         f"{APPROVE_TAG}={proposal_id}; reject with `plan-watcher reject {proposal_id}` or "

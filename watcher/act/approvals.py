@@ -78,7 +78,7 @@ class ProposalDesk:
         `choose` made of this cycle's offerings."""
         log = self.log.bind(plan=plan.name, target=plan.target)
         live = self._live.get(plan.arn)
-        if live is not None and not self.dry_run:
+        if live is not None and not self.dry_run and rules.approval.by_tag:
             live = self._read_tags(live, plan, gateway, log)
         if live is None:
             rejected = self._rejected.get((plan.arn, plan.end_time))
@@ -109,7 +109,7 @@ class ProposalDesk:
                 self._close(live, ProposalState.EXPIRED, verdict.reason, log)
             return Handled(_expired(decision, live, verdict))
         if verdict.step is Step.WAIT:
-            return self._wait(decision, live, verdict, prefix)
+            return self._wait(decision, live, verdict, prefix, rules.approval.by_tag)
         if verdict.step is Step.CREATE:
             if self.dry_run:
                 would = "would propose it" + (
@@ -120,7 +120,8 @@ class ProposalDesk:
             if created is None:
                 return Handled(_note(decision, prefix + "another proposal was recorded meanwhile"))
             if not verdict.auto:
-                return Handled(_note(decision, prefix + _waiting(created)), created, created=True)
+                waiting = _waiting(created, rules.approval.by_tag)
+                return Handled(_note(decision, prefix + waiting), created, created=True)
             live, prefix = created, prefix + f"proposed as {created.proposal_id}; "
             verdict = Verdict(Step.BUY, verdict.reason, auto=True)
             handled = self._buy(decision, rules, live, verdict, prefix, log)
@@ -130,12 +131,17 @@ class ProposalDesk:
         return self._buy(decision, rules, live, verdict, prefix, log)
 
     def _wait(
-        self, decision: Decision, live: Proposal | None, verdict: Verdict, prefix: str
+        self,
+        decision: Decision,
+        live: Proposal | None,
+        verdict: Verdict,
+        prefix: str,
+        by_tag: bool,
     ) -> Handled:
         if live is None:
             return Handled(_note(decision, prefix.removesuffix("; ")))
         if decision.kind is DecisionKind.PROPOSED:
-            return Handled(_note(decision, prefix + _waiting(live)), live)
+            return Handled(_note(decision, prefix + _waiting(live, by_tag)), live)
         text = f"{prefix}proposal {live.proposal_id} ({live.state.value}) is kept: {verdict.reason}"
         return Handled(_note(decision, text), live)
 
@@ -367,11 +373,11 @@ def _note(decision: Decision, text: str) -> Decision:
     return replace(decision, reason=f"{decision.reason}; {text}" if text else decision.reason)
 
 
-def _waiting(proposal: Proposal) -> str:
+def _waiting(proposal: Proposal, by_tag: bool) -> str:
     return (
         f"proposal {proposal.proposal_id} is {proposal.state.value} since "
         f"{iso(proposal.created_at)} and expires at {iso(proposal.expires_at)}; "
-        + how_to_approve(proposal.proposal_id)
+        + how_to_approve(proposal.proposal_id, by_tag)
     )
 
 

@@ -38,13 +38,13 @@ T = TypeVar("T")
 # The largest MaxResults every List operation takes. AWS documents no default page size, so
 # asking for the largest keeps the number of calls independent of it.
 PAGE_SIZE = 100
-WRITES = frozenset({"ExtendTrainingPlan", "AddTags", "DeleteTags"})
-# Every operation the code calls; deploy/iam/policy.json must list exactly these.
+WRITES = frozenset({"ExtendTrainingPlan", "DeleteTags"})
+# Every operation the code calls. tests/integration/test_iam_from_calls.py holds this list and
+# deploy/iam/policy.json to the calls the engine actually makes.
 OPERATIONS = (
     "ListTrainingPlans",
     "DescribeTrainingPlan",
     "ListTags",
-    "AddTags",
     "DeleteTags",
     "SearchTrainingPlanOfferings",
     "ExtendTrainingPlan",
@@ -191,10 +191,6 @@ class SageMakerGateway:
             value = item.get("Value", "")
             tags[key] = value if isinstance(value, str) else str(value)
         return tags
-
-    def add_tags(self, arn: str, tags: dict[str, str]) -> None:
-        pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
-        self._call("AddTags", lambda: self._write.add_tags(ResourceArn=arn, Tags=pairs))
 
     def delete_tags(self, arn: str, keys: list[str]) -> None:
         self._call("DeleteTags", lambda: self._write.delete_tags(ResourceArn=arn, TagKeys=keys))

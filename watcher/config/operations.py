@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StrictInt,
     StrictStr,
     field_validator,
@@ -65,6 +66,11 @@ class Approval(_Section):
     auto_approve_within: Duration = Field(
         default=timedelta(hours=6),
         description="how long before the deadline auto_approve_below applies",
+    )
+    by_tag: StrictBool = Field(
+        default=True,
+        description="whether the plan-watcher/approve and plan-watcher/reject tags on the "
+        "plan decide proposals; false: only `plan-watcher approve` / `reject` do",
     )
 
 

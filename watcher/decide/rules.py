@@ -26,6 +26,8 @@ class ApprovalRules:
     fee_tolerance: Decimal = Decimal("0.05")
     auto_approve_below: Money | None = None
     auto_approve_within: timedelta = timedelta(hours=6)
+    #: Whether the plan's approve/reject tags count (off: only `plan-watcher approve`).
+    by_tag: bool = True
 
 
 @dataclass(frozen=True)
