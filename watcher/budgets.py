@@ -44,24 +44,23 @@ def spend(
     """What `budget` has committed in its current window.
 
     Extensions count by `ExtendedAt`, unless Failed. Journalled purchases (open or bought)
-    count until their offering shows up in the plan's history. An amount in another currency,
+    count until the plan's history holds them (`Intent.match`: by offering ID, or an
+    extension requested since that starts where the plan ended). An amount in another currency,
     a fee or date AWS reported unreadably, or a history that could not be read, makes the
     spend unknown: the budget then admits nothing.
     """
     start = budget.window.start(now)
     limit = budget.limit
     total = Money.zero(limit.currency)
-    seen: set[str] = set()
     problem: str | None = None
-    covered_plans: set[str] = set()
+    covered: dict[str, Sequence[Extension]] = {}
     for plan in plans:
         if plan.policy is None or not budget.covers(plan.policy):
             continue
-        covered_plans.add(plan.plan_arn)
+        covered[plan.plan_arn] = plan.extensions
         if plan.problem is not None:
             problem = f"history of {plan.plan_arn} is unreadable: {plan.problem}"
         for ext in plan.extensions:
-            seen.add(ext.offering_id)
             if not ext.counts_for_spend:
                 continue
             if ext.extended_at is None:
@@ -77,7 +76,8 @@ def spend(
             except CurrencyMismatch:
                 problem = f"extension {ext.offering_id} was paid in {ext.upfront_fee.currency}"
     for intent in intents:
-        if intent.plan_arn not in covered_plans or intent.offering_id in seen:
+        history = covered.get(intent.plan_arn)
+        if history is None or intent.match(history) is not None:
             continue
         if intent.state is IntentState.FAILED or intent.created_at < start:
             continue

@@ -19,7 +19,7 @@ from typing import Any
 from watcher.act.approvals import ProposalDesk
 from watcher.act.checkout import checkout, reserve
 from watcher.act.journal import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
-from watcher.act.purchase import PurchaseResult, resolve
+from watcher.act.purchase import PurchaseResult, Settlement, resolve
 from watcher.act.valves import Valves
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
@@ -117,24 +117,23 @@ class Reconciler:
 
     # --- intents ------------------------------------------------------------------------
 
-    def resolve_open_intents(self) -> set[str]:
-        """Settle every open intent from AWS's record; return plans still unresolved."""
-        unresolved: set[str] = set()
+    def resolve_open_intents(self) -> list[Settlement]:
+        """Settle every open intent from AWS's record (OPEN where it is still unknown)."""
+        settled: list[Settlement] = []
         for intent in self.journal.open_intents():
             gateway = self.gateways.get(intent.target)
             log = self.log.bind(plan=intent.plan_arn, target=intent.target)
             if gateway is None:
                 log.error("purchase_unresolvable", reason="target no longer configured")
-                unresolved.add(intent.plan_arn)
+                settled.append(Settlement(intent, IntentState.OPEN, "target not configured"))
                 continue
             try:
-                state = resolve(gateway, self.journal, intent, self.clock.now(), log)
+                after = self.config.safety.settle_after
+                settled.append(resolve(gateway, self.journal, intent, self.clock.now(), log, after))
             except AwsError as exc:
                 log.warning("purchase_resolution_failed", error=str(exc))
-                state = IntentState.OPEN
-            if state is IntentState.OPEN:
-                unresolved.add(intent.plan_arn)
-        return unresolved
+                settled.append(Settlement(intent, IntentState.OPEN, str(exc)))
+        return settled
 
     # --- the cycle ----------------------------------------------------------------------
 
@@ -144,7 +143,9 @@ class Reconciler:
         cycle = CycleResult(cycle_id=uuid.uuid4().hex[:12], started_at=now, mode=mode)
         log = self.log.bind(cycle_id=cycle.cycle_id)
         log.info("cycle_started", mode=mode.value, targets=list(self.gateways))
-        in_flight = self.resolve_open_intents()
+        settled = self.resolve_open_intents()
+        cycle.settled = [s for s in settled if s.state is not IntentState.OPEN]
+        in_flight = _held(settled)
 
         workers = max(1, min(8, len(self.gateways)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="survey") as pool:
@@ -196,7 +197,7 @@ class Reconciler:
             self.notifier(cycle)
         return cycle
 
-    def _survey(self, name: str, now: datetime, in_flight: set[str]) -> _Survey:
+    def _survey(self, name: str, now: datetime, in_flight: dict[str, bool | str]) -> _Survey:
         survey = _Survey(target=name)
         gateway = self.gateways[name]
         inventory = Inventory(gateway, self._caches[name], now)
@@ -230,7 +231,7 @@ class Reconciler:
         plan: Plan,
         inventory: Inventory,
         now: datetime,
-        in_flight: set[str],
+        in_flight: dict[str, bool | str],
         budget_start: datetime,
         survey: _Survey,
     ) -> None:
@@ -269,16 +270,17 @@ class Reconciler:
         # Cheap first look: a plan that is not due needs no consumers or search. Its history is
         # read from the cache, because a pending extension (in_flight) and the lifetime cap
         # outrank not_due (docs/decisions.md); the cache re-reads while anything is pending.
-        early = triage(plan, rules, (), plan.arn in in_flight, now)
+        held = in_flight.get(plan.arn, False)
+        early = triage(plan, rules, (), held, now)
         if early is not None and early.kind is DecisionKind.NOT_DUE:
             cached = inventory.history(plan)
-            report(triage(plan, rules, cached, plan.arn in in_flight, now) or early)
+            report(triage(plan, rules, cached, held, now) or early)
             return
         if early is not None and early.kind is not DecisionKind.IN_FLIGHT:
             report(early)
             return
         history = inventory.history(plan, fresh=True)
-        early = triage(plan, rules, history, plan.arn in in_flight, now)
+        early = triage(plan, rules, history, held, now)
         if early is not None:
             report(early)
             return
@@ -382,3 +384,19 @@ class Reconciler:
         fields = decision_fields(result)
         level = "error" if result.decision.kind is DecisionKind.ERROR else "info"
         getattr(log.bind(plan=result.plan_name, target=result.target), level)("decision", **fields)
+
+
+def _held(settled: list[Settlement]) -> dict[str, bool | str]:
+    """Plans nothing is bought for this cycle: True while an intent is unresolved; the reason
+    where one settled although the plan's end moved (AWS's history may not show everything
+    yet, so the plan is decided afresh next cycle)."""
+    held: dict[str, bool | str] = {}
+    for item in settled:
+        if item.state is IntentState.OPEN:
+            held[item.intent.plan_arn] = True
+        elif item.end_moved and item.intent.plan_arn not in held:
+            held[item.intent.plan_arn] = (
+                f"purchase {item.intent.offering_id} was settled as {item.state.value} while "
+                "the plan's end moved; the plan is decided afresh next cycle"
+            )
+    return held

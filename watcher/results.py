@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from watcher.act.journal import Proposal
-from watcher.act.purchase import PurchaseOutcome
+from watcher.act.purchase import PurchaseOutcome, Settlement
 from watcher.act.valves import Pause
 from watcher.budgets import BudgetSpend
 from watcher.config import Mode
@@ -59,6 +59,8 @@ class CycleResult:
     #: What this cycle did to proposals, one word per event: created, approved (by tag),
     #: auto_approved, rejected, expired, superseded, purchased.
     proposal_events: list[str] = field(default_factory=list)
+    #: Purchases whose unknown outcome this cycle settled from AWS's record (bought or not).
+    settled: list[Settlement] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:

@@ -222,3 +222,28 @@ def test_price_change_applies_at_its_hour(tmp_path: Path, boto_session: boto3.Se
             clock.set(datetime(2026, 3, 2, hour, tzinfo=UTC))
             fees.append(fee())
     assert fees == ["2359.68", "2400.00", "2400.00", "4800.00"]  # 98.32, 100, 100, 200 x 24 h
+
+
+def test_a_scenario_sets_the_undocumented_timings_and_the_bad_answers() -> None:
+    scenario = parse_scenario(
+        {
+            "settings": {"extension_ids": "own", "history_delay": "45m"},
+            "faults": {
+                "scripted": [
+                    {"operation": "ExtendTrainingPlan", "fault": "lost", "ambiguous_mode": "empty"}
+                ]
+            },
+        }
+    )
+    assert scenario.settings.extension_ids == "own"
+    assert scenario.settings.history_delay == timedelta(minutes=45)
+    [fault] = scenario.faults.scripted
+    assert (fault.fault, fault.ambiguous_mode) == ("lost", "empty")
+    with pytest.raises(ScenarioError, match="ambiguous_mode"):
+        parse_scenario(
+            {
+                "faults": {
+                    "scripted": [{"operation": "X", "fault": "lost", "ambiguous_mode": "maybe"}]
+                }
+            }
+        )

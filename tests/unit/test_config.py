@@ -577,3 +577,15 @@ def test_metrics_listen_takes_several_addresses() -> None:
         with pytest.raises(ConfigError) as caught:
             parse_config({"metrics": {"listen": bad}}, environ={})
         assert [issue.path for issue in caught.value.issues] == ["metrics.listen"]
+
+
+@pytest.mark.parametrize("value", ["4m", "2d", "0s", "soon"])
+def test_settle_after_is_refused_outside_5m_to_1d(value: str) -> None:
+    errors = errors_of(minimal(safety={"settle_after": value}))
+    assert list(errors) == ["safety.settle_after"]
+
+
+def test_settle_after_defaults_to_30_minutes_and_takes_a_duration() -> None:
+    assert parse_config({}, environ={}).safety.settle_after == timedelta(minutes=30)
+    config = parse_config({"safety": {"settle_after": "2h"}}, environ={})
+    assert config.safety.settle_after == timedelta(hours=2)

@@ -13,12 +13,18 @@ few settings (the pause flag, the circuit breaker, per-plan backoff).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from watcher.model import Money
+from watcher.model import Extension, Money
+
+#: How far AWS's timestamps and ours may disagree when an extension is matched to an intent by
+#: time (AWS's `ExtendedAt` against the intent's creation, its `StartDate` against the end the
+#: purchase was decided on): the same slack offerings get for starting where the plan ends.
+MATCH_SLACK = timedelta(minutes=5)
 
 
 class IntentState(StrEnum):
@@ -46,6 +52,25 @@ class Intent:
 
     def closed(self, state: IntentState, note: str, at: datetime) -> Intent:
         return replace(self, state=state, note=note, resolved_at=at)
+
+    def match(self, extensions: Iterable[Extension]) -> Extension | None:
+        """The extension in AWS's list that records this purchase, or None.
+
+        By offering ID first; AWS may not echo the ID it was given, so also any extension
+        requested at or after this intent (`ExtendedAt`) that starts where the plan ended when
+        the purchase was decided: either way the plan holds an extension from that end.
+        """
+        candidates = list(extensions)
+        by_id = next((e for e in candidates if e.offering_id == self.offering_id), None)
+        if by_id is not None:
+            return by_id
+        for ext in candidates:
+            if ext.extended_at is None or ext.start is None or ext.plan_arn != self.plan_arn:
+                continue
+            after = ext.extended_at >= self.created_at - MATCH_SLACK
+            if after and abs(ext.start - self.plan_end) <= MATCH_SLACK:
+                return ext
+        return None
 
     def event_detail(self) -> str:
         """The audit-trail text of this intent (the same in every journal backend)."""

@@ -10,6 +10,8 @@ from typing import Any
 from watcher.act.journal import Fence, FencedOut, Intent, IntentState, Journal
 from watcher.aws.errors import AwsError, ErrorKind
 from watcher.aws.sagemaker import SageMakerGateway
+from watcher.config.operations import DEFAULT_SETTLE_AFTER
+from watcher.decide.text import iso, span
 from watcher.model import ExtensionOffering, Plan
 
 
@@ -68,7 +70,7 @@ def buy(
         return PurchaseOutcome(PurchaseResult.LOST_RACE, intent, detail)
     log.info("purchase_intent", **fields)
     try:
-        gateway.extend(offering.offering_id, plan.arn)
+        answer = gateway.extend(offering.offering_id, plan.arn)
     except AwsError as exc:
         if exc.kind is ErrorKind.AMBIGUOUS:
             detail = f"outcome unknown ({exc.code}: {exc.message}); resolving from AWS's record"
@@ -78,14 +80,32 @@ def buy(
         journal.close_intent(intent, IntentState.FAILED, detail, now)
         log.error("purchase_failed", error=str(exc), kind=exc.kind.value, **fields)
         return PurchaseOutcome(PurchaseResult.FAILED, intent, detail, exc.kind)
+    if intent.match(answer) is None:
+        # A success without the extension in it (an empty or unreadable body, a proxy's page)
+        # proves nothing: the request may never have reached AWS.
+        why = f"ExtendTrainingPlan answered without this extension among {len(answer)} listed"
+        detail = f"outcome unknown ({why}); resolving from AWS's record"
+        log.error("purchase_ambiguous", error=why, **fields)
+        return PurchaseOutcome(PurchaseResult.AMBIGUOUS, intent, detail)
     journal.close_intent(intent, IntentState.BOUGHT, "accepted by ExtendTrainingPlan", now)
     log.info("purchase_succeeded", **fields)
     return PurchaseOutcome(PurchaseResult.BOUGHT, intent, "extension bought")
 
 
-# How long an unresolved purchase is given to appear in AWS's history before it is taken as
-# not made. The offering it used is stale by then, so it cannot take effect any more.
-SETTLE_AFTER = timedelta(minutes=30)
+#: `safety.settle_after`'s default.
+SETTLE_AFTER = DEFAULT_SETTLE_AFTER
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What AWS's record said about one open intent."""
+
+    intent: Intent
+    state: IntentState  # OPEN: still unknown, nothing more is bought for the plan
+    note: str
+    #: The plan's end is no longer the one the purchase was decided on: whatever the history
+    #: says, nothing more is bought for the plan in this cycle.
+    end_moved: bool = False
 
 
 def resolve(
@@ -94,34 +114,70 @@ def resolve(
     intent: Intent,
     now: datetime,
     log: Any,
-    settle_after: timedelta = SETTLE_AFTER,
-) -> IntentState:
-    """Settle an open intent from AWS's record; OPEN means "still unknown, do not buy"."""
+    settle_after: timedelta,
+) -> Settlement:
+    """Settle an open intent from AWS's record (its extension history and the plan's end).
+
+    Bought when the history holds the purchase (`Intent.match`). Otherwise the intent stays
+    open until `settle_after` has passed (AWS documents no bound on how soon its history shows
+    a purchase); then a plan whose end has moved past the end the purchase was for is taken as
+    bought (an extension from that end exists, so its need is met), and any other as not
+    bought. A history with unreadable entries keeps it open.
+    """
     history, unreadable = gateway.extension_history(intent.plan_arn)
-    match = next((e for e in history if e.offering_id == intent.offering_id), None)
-    if match is not None:
-        note = f"found in extension history (status {match.status}, payment {match.payment_status})"
-        journal.close_intent(intent, IntentState.BOUGHT, note, now)
-        log.info("purchase_resolved", offering_id=intent.offering_id, outcome="bought", note=note)
-        return IntentState.BOUGHT
+    plan = gateway.describe_plan(intent.plan_arn)
+    moved = plan.end_time != intent.plan_end
+    fields = {"offering_id": intent.offering_id}
+    found = intent.match(history)
+    if found is not None:
+        how = "" if found.offering_id == intent.offering_id else f" as {found.offering_id}"
+        note = (
+            f"found in extension history{how} (status {found.status}, "
+            f"payment {found.payment_status})"
+        )
+        return _settle(journal, intent, IntentState.BOUGHT, note, now, log, moved)
+    moved_note = f"; the plan's end moved to {iso(plan.end_time)}" if moved else ""
     if unreadable:
         # The purchase may be among the entries AWS returned unreadably: still unknown.
-        log.warning(
-            "purchase_unresolved",
-            offering_id=intent.offering_id,
-            note=f"{len(unreadable)} unreadable extension history entries",
+        note = f"{len(unreadable)} unreadable extension history entries{moved_note}"
+        log.warning("purchase_unresolved", note=note, **fields)
+        return Settlement(intent, IntentState.OPEN, note, moved)
+    waited = now - intent.created_at
+    if waited < settle_after:
+        note = f"not in extension history yet{moved_note}; settled after {span(settle_after)}"
+        log.info("purchase_unresolved", note=note, **fields)
+        return Settlement(intent, IntentState.OPEN, note, moved)
+    if plan.end_time > intent.plan_end:
+        note = (
+            f"not in extension history after {span(waited)}, but the plan's end moved from "
+            f"{iso(intent.plan_end)} to {iso(plan.end_time)}: an extension from that end exists"
         )
-        return IntentState.OPEN
-    plan = gateway.describe_plan(intent.plan_arn)
-    if plan.end_time != intent.plan_end:
-        note = "plan end moved without this offering in its history: not bought by plan-watcher"
-    elif now - intent.created_at >= settle_after:
-        note = f"not in extension history after {settle_after}: the purchase did not happen"
-    else:
-        log.info("purchase_unresolved", offering_id=intent.offering_id)
-        return IntentState.OPEN
-    journal.close_intent(intent, IntentState.FAILED, note, now)
-    log.warning(
-        "purchase_resolved", offering_id=intent.offering_id, outcome="not_bought", note=note
+        return _settle(journal, intent, IntentState.BOUGHT, note, now, log, moved)
+    note = (
+        f"not in extension history {span(waited)} after the attempt (safety.settle_after "
+        f"{span(settle_after)}): the purchase did not happen{moved_note}"
     )
-    return IntentState.FAILED
+    return _settle(journal, intent, IntentState.FAILED, note, now, log, moved)
+
+
+def _settle(
+    journal: Journal,
+    intent: Intent,
+    state: IntentState,
+    note: str,
+    now: datetime,
+    log: Any,
+    moved: bool,
+) -> Settlement:
+    journal.close_intent(intent, state, note, now)
+    outcome = "bought" if state is IntentState.BOUGHT else "not_bought"
+    level = log.info if state is IntentState.BOUGHT else log.warning
+    level("purchase_resolved", offering_id=intent.offering_id, outcome=outcome, note=note)
+    if state is IntentState.FAILED:
+        log.warning(
+            "purchase_settled_not_bought",
+            offering_id=intent.offering_id,
+            note=note,
+            check="the plan's extension history (plan-watcher history) before buying by hand",
+        )
+    return Settlement(intent, state, note, moved)

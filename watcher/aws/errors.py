@@ -6,10 +6,11 @@ from enum import StrEnum
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
     NoCredentialsError,
-    ReadTimeoutError,
-    ResponseStreamingError,
+    ParamValidationError,
+    PartialCredentialsError,
 )
 
 
@@ -18,7 +19,8 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"
     INVALID = "invalid"
     DENIED = "denied"
-    # The request may or may not have taken effect (a write that timed out, dropped or 5xx'd).
+    # A write that may or may not have taken effect: anything but a documented refusal or a
+    # failure before the request was sent (docs/decisions.md, "What a purchase's answer means").
     AMBIGUOUS = "ambiguous"
     OTHER = "other"
 
@@ -63,12 +65,28 @@ _INVALID = {
     "ConflictException",
     "InvalidParameterValue",
 }
-# Transport failures after which a write may have reached AWS.
-_MAYBE_SENT = (ReadTimeoutError, ConnectionClosedError, ResponseStreamingError)
+# The codes of _INVALID with which AWS refuses a write without acting on it (validation, limit
+# exceeded). Conflict and in-use errors are left out: they say the resource's state was
+# contested, not that nothing changed.
+_REFUSED_INVALID = {
+    "ValidationException",
+    "ValidationError",
+    "InvalidParameterValue",
+    "ResourceLimitExceeded",
+}
+# Failures botocore raises before a request leaves the process or reaches AWS: nothing was sent.
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError, ParamValidationError)
+_NO_CREDENTIALS = (NoCredentialsError, PartialCredentialsError)
 
 
 def classify(exc: BaseException, operation: str, *, write: bool) -> AwsError:
-    """Turn any botocore failure into an AwsError; `write` marks non-idempotent calls."""
+    """Turn any failure of a call into an AwsError; `write` marks non-idempotent calls.
+
+    A write fails (a kind other than AMBIGUOUS) only with proof that AWS did not act on it: a
+    documented refusal, or a failure before anything was sent. Every other failure of a
+    write, known or not (a read timeout, a reset connection, an HTTP client error, a 5xx,
+    an error code plan-watcher does not know), is AMBIGUOUS.
+    """
     if isinstance(exc, AwsError):
         return exc
     if isinstance(exc, ClientError):
@@ -78,17 +96,20 @@ def classify(exc: BaseException, operation: str, *, write: bool) -> AwsError:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         kind = error_kind(code, message, status, write)
         return AwsError(kind, operation, code, message)
-    if isinstance(exc, _MAYBE_SENT):
-        kind = ErrorKind.AMBIGUOUS if write else ErrorKind.OTHER
-        return AwsError(kind, operation, type(exc).__name__, str(exc))
-    if isinstance(exc, NoCredentialsError):
+    if isinstance(exc, _NO_CREDENTIALS):
         return AwsError(ErrorKind.DENIED, operation, "NoCredentials", str(exc))
-    # Anything else (never sent, or not a botocore error at all) changed nothing in AWS.
-    return AwsError(ErrorKind.OTHER, operation, type(exc).__name__, str(exc))
+    if isinstance(exc, ParamValidationError):
+        return AwsError(ErrorKind.INVALID, operation, "ParamValidation", str(exc))
+    if isinstance(exc, _NOT_SENT):
+        return AwsError(ErrorKind.OTHER, operation, type(exc).__name__, str(exc))
+    kind = ErrorKind.AMBIGUOUS if write else ErrorKind.OTHER
+    return AwsError(kind, operation, type(exc).__name__, str(exc))
 
 
 def error_kind(code: str, message: str, status: int, write: bool) -> ErrorKind:
     """The kind of an AWS error response (also used to count requests by outcome)."""
+    if write and status >= 500:
+        return ErrorKind.AMBIGUOUS
     if code in _THROTTLED or status == 429:
         return ErrorKind.THROTTLED
     if code in _NOT_FOUND:
@@ -98,10 +119,14 @@ def error_kind(code: str, message: str, status: int, write: bool) -> ErrorKind:
     if code == "ValidationException" and "not found" in message.lower():
         # DescribeTrainingJob reports an unknown job this way.
         return ErrorKind.NOT_FOUND
+    if write:
+        # Only a documented refusal proves a write did nothing; a code plan-watcher does not
+        # know (a new one AWS added, a proxy's) leaves it unknown.
+        return ErrorKind.INVALID if code in _REFUSED_INVALID else ErrorKind.AMBIGUOUS
     if code in _INVALID:
         return ErrorKind.INVALID
     if status >= 500:
-        return ErrorKind.AMBIGUOUS if write else ErrorKind.OTHER
+        return ErrorKind.OTHER
     if 400 <= status < 500:
         return ErrorKind.INVALID
     return ErrorKind.OTHER

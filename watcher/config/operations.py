@@ -27,6 +27,12 @@ from watcher.config.values import SNS_ARN_PATTERN, Duration, MoneyAmount, descri
 _PERCENT = re.compile(r"^([0-9]{1,3}(\.[0-9]{1,4})?)%$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 MAX_RETRY_BACKOFF = timedelta(days=14)
+#: How long a purchase with an unknown outcome is given to appear in AWS's extension history.
+#: AWS documents neither how long an offering stays valid nor how soon the history shows a
+#: purchase: this is a choice (docs/decisions.md).
+DEFAULT_SETTLE_AFTER = timedelta(minutes=30)
+MIN_SETTLE_AFTER = timedelta(minutes=5)
+MAX_SETTLE_AFTER = timedelta(days=1)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
@@ -175,6 +181,23 @@ class Safety(_Section):
         default_factory=Limits,
         description="blast-radius limits per cycle and per rolling 24 hours, across targets",
     )
+
+    settle_after: Duration = Field(
+        default=DEFAULT_SETTLE_AFTER,
+        description="how long a purchase with an unknown outcome is given to appear in AWS's "
+        "extension history before it is settled as not bought (the plan is in_flight "
+        "meanwhile); 5m to 1d",
+    )
+
+    @field_validator("settle_after")
+    @classmethod
+    def _settle(cls, value: timedelta) -> timedelta:
+        # AWS documents no bound on how soon its history shows a purchase: too short, and a
+        # purchase that is merely slow to appear is bought again; too long, and a plan waits
+        # while its deadline comes closer.
+        if not MIN_SETTLE_AFTER <= value <= MAX_SETTLE_AFTER:
+            raise ValueError("must be between 5m and 1d")
+        return value
 
     @field_validator("retry_backoff")
     @classmethod

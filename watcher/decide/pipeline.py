@@ -16,7 +16,7 @@ def decide(
     plan: Plan,
     rules: PolicyRules | None,
     extensions: Sequence[Extension],
-    open_intent: bool,
+    open_intent: bool | str,
     consumers: Sequence[Consumer],
     offerings: Sequence[ExtensionOffering],
     budgets: Sequence[BudgetState],

@@ -20,11 +20,14 @@ def triage(
     plan: Plan,
     rules: PolicyRules | None,
     extensions: Sequence[Extension],
-    open_intent: bool,
+    open_intent: bool | str,
     now: datetime,
 ) -> Decision | None:
     """Return unmanaged, expired, in_flight, no_offering (lifetime cap) or not_due, checked in
     that order; None means the plan is due and its consumers should be looked up.
+
+    `open_intent` is True while the journal holds an unresolved purchase for the plan, or the
+    reason the journal holds the plan this cycle (a purchase settled while its end moved).
 
     An extension whose outcome is unknown outranks the deadline: an operator must see that a
     purchase may already have happened, not merely that the plan is about to end.
@@ -65,7 +68,7 @@ def _in_flight(
     plan: Plan,
     rules: PolicyRules,
     extensions: Sequence[Extension],
-    open_intent: bool,
+    open_intent: bool | str,
     now: datetime,
 ) -> Decision | None:
     # Every pending entry blocks, whatever plan ARN it carries: a spurious block costs one
@@ -78,7 +81,9 @@ def _in_flight(
         for ext in sorted(extensions, key=lambda e: e.offering_id)
         if ext.in_flight
     ]
-    if open_intent:
+    if isinstance(open_intent, str):
+        causes.append(open_intent)
+    elif open_intent:
         causes.append(
             "the journal holds an unresolved purchase intent for this plan (outcome unknown; "
             "it is resolved from AWS's extension history before any new purchase)"

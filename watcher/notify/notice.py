@@ -1,9 +1,9 @@
 """What is worth telling people about a cycle, as `Notice` values: a pure function of the cycle.
 
 A notice goes out when a proposal is created, a purchase succeeds, fails or has an unknown
-outcome, a due plan has no acceptable offering, a budget or a safety limit refuses a purchase,
-or a proposal expires unapproved. Everything else (not due, no demand, in flight, ...) is the
-metrics' job.
+outcome, a purchase with an unknown outcome is settled from AWS's record, a due plan has no
+acceptable offering, a budget or a safety limit refuses a purchase, or a proposal expires
+unapproved. Everything else (not due, no demand, in flight, ...) is the metrics' job.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from watcher.act.journal import Proposal, ProposalState
-from watcher.act.purchase import PurchaseResult
+from watcher.act.journal import IntentState, Proposal, ProposalState
+from watcher.act.purchase import PurchaseResult, Settlement
 from watcher.config import Mode
-from watcher.model import Decision, DecisionKind, ExtensionOffering, Money
+from watcher.model import Decision, DecisionKind, ExtensionOffering, Money, Plan
 from watcher.results import CycleResult, PlanResult
 
 #: SNS refuses a Subject longer than this.
@@ -32,6 +32,8 @@ class NoticeKind(StrEnum):
     NO_OFFERING = "no_offering"
     OVER_BUDGET = "over_budget"
     PROPOSAL_EXPIRED = "proposal_expired"
+    PURCHASE_SETTLED_BOUGHT = "purchase_settled_bought"
+    PURCHASE_SETTLED_NOT_BOUGHT = "purchase_settled_not_bought"
 
 
 #: Kinds that describe a standing condition (re-found every cycle) rather than an event.
@@ -135,7 +137,45 @@ def notices_for(cycle: CycleResult) -> list[Notice]:
     for proposal in cycle.proposals_closed:
         if proposal.state is ProposalState.EXPIRED:
             found.append(_proposal_notice(cycle, NoticeKind.PROPOSAL_EXPIRED, proposal))
+    names = {r.plan_arn: (r.plan_name, r.plan) for r in cycle.results}
+    for settled in cycle.settled:
+        found.append(_settled_notice(cycle, settled, names.get(settled.intent.plan_arn)))
     return found
+
+
+def _settled_notice(
+    cycle: CycleResult, settled: Settlement, known: tuple[str, Plan | None] | None
+) -> Notice:
+    intent = settled.intent
+    name = known[0] if known else intent.plan_arn.rsplit("/", 1)[-1]
+    plan = known[1] if known else None
+    who = f"{name} ({intent.target})"
+    offer = f"{intent.duration_hours}h for {intent.fee} ({intent.offering_id})"
+    if settled.state is IntentState.BOUGHT:
+        kind = NoticeKind.PURCHASE_SETTLED_BOUGHT
+        summary = f"the purchase of {offer} for {who}, whose outcome was unknown, was made"
+    else:
+        kind = NoticeKind.PURCHASE_SETTLED_NOT_BOUGHT
+        summary = (
+            f"the purchase of {offer} for {who}, whose outcome was unknown, is settled as not "
+            "made: it is not in the plan's extension history; plan-watcher buys again if the "
+            "plan still needs it. Check the extension history before buying by hand"
+        )
+    return Notice(
+        kind,
+        plan_arn=intent.plan_arn,
+        plan_name=name,
+        target=intent.target,
+        summary=_marked(cycle, summary),
+        reason=settled.note,
+        cycle_id=cycle.cycle_id,
+        mode=cycle.mode,
+        at=cycle.started_at,
+        plan_end=plan.end_time if plan is not None else intent.plan_end,
+        offering_id=intent.offering_id,
+        duration_hours=intent.duration_hours,
+        fee=intent.fee,
+    )
 
 
 def _plan_notices(cycle: CycleResult, result: PlanResult) -> list[Notice]:

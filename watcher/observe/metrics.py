@@ -94,6 +94,15 @@ class Telemetry:
         )
         for event in PROPOSAL_EVENTS:
             self.proposal_events.labels(event=event)
+        self.settled = Counter(
+            _PREFIX + "purchases_settled",
+            "Purchases with an unknown outcome settled from AWS's record, by outcome "
+            "(bought, not_bought).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("bought", "not_bought"):
+            self.settled.labels(outcome=outcome)
         build = Gauge(_PREFIX + "build_info", "Build information.", ["version"], registry=registry)
         build.labels(version=__version__).set(1)
         for result in ("bought", "failed", "ambiguous"):
@@ -112,6 +121,9 @@ class Telemetry:
                 self.spend.labels(currency=fee.currency).inc(_number(fee.amount))
         for event in cycle.proposal_events:
             self.proposal_events.labels(event=event).inc()
+        for settled in cycle.settled:
+            outcome = "bought" if settled.state.value == "bought" else "not_bought"
+            self.settled.labels(outcome=outcome).inc()
         if cycle.finished_at is not None and not cycle.errors:
             self.last_success.set(cycle.finished_at.timestamp())
 

@@ -153,7 +153,7 @@ def describe_training_plan(world: World, account: str, region: str, params: Para
 
 def _extension_dict(ext: SimExtension, now: datetime) -> dict[str, Any]:
     return {
-        "TrainingPlanExtensionOfferingId": ext.offering_id,
+        "TrainingPlanExtensionOfferingId": ext.listed_id,
         "ExtendedAt": ext.extended_at,
         "StartDate": ext.start,
         "EndDate": ext.end,
@@ -313,6 +313,7 @@ def extend_training_plan(world: World, account: str, region: str, params: Params
         currency=offering.currency,
         resolves_at=now + world.settings.payment_delay,
         will_fail=world.market.payment_fails(terms),
+        listed_id=world.next_id("tpeo") if world.settings.extension_ids == "own" else "",
     )
     offering.used = True
     plan.extensions.append(extension)
@@ -331,7 +332,8 @@ def describe_training_plan_extension_history(
     if plan is None or plan.arn != arn:
         raise not_found(f"Training plan {arn} does not exist.")
     now = world.clock.now()
-    items = sorted(plan.extensions, key=lambda e: e.extended_at)
+    shown = [e for e in plan.extensions if e.extended_at + world.settings.history_delay <= now]
+    items = sorted(shown, key=lambda e: e.extended_at)
     page, token = paginate(items, params)
     result: dict[str, Any] = {"TrainingPlanExtensions": [_extension_dict(e, now) for e in page]}
     if token:

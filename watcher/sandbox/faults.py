@@ -1,10 +1,13 @@
 """Fault injection, deterministic under a seed: throttling, 5xx, latency, ambiguous purchases.
 
-A fault is chosen before an operation runs (`throttle`, `5xx`: nothing happens server-side),
-or, for `ExtendTrainingPlan`, after it took effect (`ambiguous`: the purchase is applied and
-the caller sees a 500 or a dropped connection). Latency is `latency_ms` on every call plus
-`slow_ms` on a `slow_rate` share of calls; it is slept in real time, or handed to `wait`
-(the soak advances its simulated clock there instead).
+A fault is chosen before an operation runs (nothing happens server-side: `throttle`, `5xx`,
+and, scripted only, the refusals `refuse`, `not_found`, `denied`, `limit`, the client-side
+failures `unreachable`, `connect_timeout`, `no_credentials`, and `lost`: a request lost on
+its way, answered by `ambiguous_mode`), or, for `ExtendTrainingPlan`, after it took effect
+(`ambiguous`: the purchase is applied and the caller is answered by `ambiguous_mode`; the
+modes are in `answers.py`). Latency is `latency_ms` on every call plus `slow_ms` on a
+`slow_rate` share of calls; it is slept in real time, or handed to `wait` (the soak advances
+its simulated clock there instead).
 """
 
 from __future__ import annotations
@@ -14,11 +17,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-#: "refuse" (scripted only) is a definite refusal, as AWS gives for an offering that is gone.
-FaultKind = Literal["throttle", "5xx", "ambiguous", "refuse"]
-AmbiguousMode = Literal["500", "drop"]
+from watcher.sandbox.answers import AMBIGUOUS_MODES, AmbiguousMode
+
+__all__ = ["AmbiguousMode", "FaultKind", "Faults", "OperationFaults", "ScriptedFault"]
+
+#: Kinds only a scripted fault injects: definite refusals ("refuse" as AWS gives for an
+#: offering that is gone), failures before the request is sent, and "lost".
+FaultKind = Literal[
+    "throttle",
+    "5xx",
+    "ambiguous",
+    "refuse",
+    "not_found",
+    "denied",
+    "limit",
+    "unreachable",
+    "connect_timeout",
+    "no_credentials",
+    "lost",
+]
+#: Every kind but "ambiguous" is picked before the operation runs.
+_BEFORE = set(get_args(FaultKind)) - {"ambiguous"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,12 @@ class ScriptedFault:
     plan: str | None = None
     times: int = 1
     ambiguous_mode: AmbiguousMode = "500"
+
+    def __post_init__(self) -> None:
+        if self.fault not in get_args(FaultKind):
+            raise ValueError(f"unknown fault {self.fault!r}")
+        if self.ambiguous_mode not in AMBIGUOUS_MODES:
+            raise ValueError(f"unknown ambiguous_mode {self.ambiguous_mode!r}")
 
 
 @dataclass
@@ -94,19 +121,27 @@ class Faults:
         """Sleep the configured latency and maybe pick a fault that prevents the call.
 
         `caller` names who calls (account and region), for `per_caller` streams."""
+        picked = self.before_call(operation, plan, caller)
+        return None if picked is None else picked[0]
+
+    def before_call(
+        self, operation: str, plan: str | None = None, caller: str | None = None
+    ) -> tuple[FaultKind, AmbiguousMode] | None:
+        """`before`, with the answer mode of a `lost` request."""
         rules = self.for_operation(operation)
         rng = self._stream(operation, caller)
         self._delay(rules, rng)
         with self._lock:
             try:
-                return self._take_scripted(operation, plan, {"throttle", "5xx", "refuse"}).fault
+                item = self._take_scripted(operation, plan, _BEFORE)
+                return item.fault, item.ambiguous_mode
             except LookupError:
                 pass
             roll = rng.random()
             if roll < rules.throttle_rate:
-                return "throttle"
+                return "throttle", rules.ambiguous_mode
             if roll < rules.throttle_rate + rules.error_rate:
-                return "5xx"
+                return "5xx", rules.ambiguous_mode
             return None
 
     def _delay(self, rules: OperationFaults, rng: random.Random) -> None:

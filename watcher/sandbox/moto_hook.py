@@ -13,6 +13,7 @@ import socket
 from importlib import metadata
 from typing import Any
 
+from watcher.sandbox.answers import RawAnswer, TransportFailure
 from watcher.sandbox.errors import DroppedConnection, SimError
 from watcher.sandbox.simulator import Simulator
 
@@ -81,13 +82,19 @@ def _response_class() -> Any:
                 return err.status, headers, body
             except DroppedConnection:
                 return self._drop_connection()
+            except TransportFailure as failure:
+                return self._drop_connection(failure.kind)
+            if isinstance(result, RawAnswer):
+                headers = dict(self.response_headers)
+                headers["Content-Type"] = result.content_type
+                return result.status, headers, result.body
             return self.serialized(ActionResult(result))
 
-        def _drop_connection(self) -> Any:
+        def _drop_connection(self, kind: str = "drop") -> Any:
             if not self.is_werkzeug_request:
-                from botocore.exceptions import ConnectionClosedError
-
-                raise ConnectionClosedError(endpoint_url=self.uri)
+                # In-process, the caller gets exactly what botocore would raise.
+                raise _client_side(kind, self.uri)
+            # Over HTTP the server can only hang up, whatever the failure stands for.
             sock = getattr(self, "_sim_socket", None)
             if sock is not None:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -105,6 +112,23 @@ def _response_class() -> Any:
             self._sim_socket = environ.get("werkzeug.socket")
 
     return PlanSimResponse
+
+
+def _client_side(kind: str, uri: str) -> Exception:
+    """The botocore exception a client raises for a transport failure of this kind."""
+    from botocore import exceptions as bc
+
+    if kind == "read_timeout":
+        return bc.ReadTimeoutError(endpoint_url=uri)
+    if kind == "http_client_error":
+        return bc.HTTPClientError(error="the response could not be read")
+    if kind == "unreachable":
+        return bc.EndpointConnectionError(endpoint_url=uri)
+    if kind == "connect_timeout":
+        return bc.ConnectTimeoutError(endpoint_url=uri)
+    if kind == "no_credentials":
+        return bc.NoCredentialsError()
+    return bc.ConnectionClosedError(endpoint_url=uri)
 
 
 _original_handler: Any = None

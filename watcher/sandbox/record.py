@@ -35,6 +35,19 @@ class Purchase:
 
 
 @dataclass
+class Unanswered:
+    """A call whose caller got no usable answer (a fault): what it asked, and whether the
+    simulator acted on it before answering badly."""
+
+    operation: str
+    plan_arn: str | None
+    offering_id: str
+    mode: str  # how the caller was answered (answers.AmbiguousMode)
+    acted: bool
+    at: datetime
+
+
+@dataclass
 class Record:
     """What the simulator saw happen, independent of plan-watcher's own account."""
 
@@ -42,6 +55,7 @@ class Record:
     interruptions: list[Interruption] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    unanswered: list[Unanswered] = field(default_factory=list)
 
     def count_fault(self, kind: str) -> None:
         self.faults[kind] = self.faults.get(kind, 0) + 1

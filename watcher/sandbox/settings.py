@@ -16,6 +16,12 @@ class SimSettings:
     end_time_moves: Literal["on_purchase", "on_payment"] = "on_purchase"
     # How long a search result's offering ID stays usable.
     offering_ttl: timedelta = timedelta(minutes=30)
+    # Which ID an extension is listed under (ExtendTrainingPlan's answer and the history):
+    # the offering ID it was bought with, or one of its own (AWS may not echo the offering's).
+    extension_ids: Literal["offering", "own"] = "offering"
+    # How long after a purchase DescribeTrainingPlanExtensionHistory starts listing it (AWS
+    # documents no consistency bound; ExtendTrainingPlan's own answer lists it at once).
+    history_delay: timedelta = timedelta(0)
     # How long a new plan stays Pending (payment) after CreateTrainingPlan.
     plan_payment_delay: timedelta = timedelta(minutes=5)
     # Extension window, before the plan's end.

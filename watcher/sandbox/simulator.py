@@ -9,10 +9,11 @@ from typing import Any
 
 from watcher.clock import Clock
 from watcher.sandbox import api_consumers, api_new_plans, api_plans
-from watcher.sandbox.errors import DroppedConnection, SimError, not_found
+from watcher.sandbox.answers import UNSENT, TransportFailure, refusal, unknown_outcome
+from watcher.sandbox.errors import not_found
 from watcher.sandbox.faults import Faults
 from watcher.sandbox.market import Market, MarketTerms, fee_for
-from watcher.sandbox.record import Record
+from watcher.sandbox.record import Record, Unanswered
 from watcher.sandbox.settings import SimSettings
 from watcher.sandbox.wire import snap_to_plan_end
 from watcher.sandbox.world import (
@@ -91,33 +92,48 @@ class Simulator:
         return False
 
     def call(self, operation: str, account: str, region: str, params: dict[str, Any]) -> Any:
-        """Run one operation as SageMaker would; raise SimError or DroppedConnection."""
+        """Run one operation as SageMaker would; raise SimError, DroppedConnection or
+        TransportFailure, or return a result (maybe a `RawAnswer`) for the caller."""
         self.world.settle()
         with self.world.lock:
             self.world.record.count_call(operation)
             plan_name = self._plan_name(operation, params)
         caller = f"{account}/{region}"
-        fault = self.faults.before(operation, plan_name, caller)
-        if fault == "throttle":
-            self.world.record.count_fault("throttle")
-            raise SimError("ThrottlingException", "Rate exceeded", 400)
-        if fault == "5xx":
-            self.world.record.count_fault("5xx")
-            raise SimError("InternalFailure", "An internal error occurred; try again.", 500)
-        if fault == "refuse":
-            self.world.record.count_fault("refuse")
-            raise SimError("ValidationException", "The offering is no longer available.", 400)
+        fault = self.faults.before_call(operation, plan_name, caller)
+        if fault is not None:
+            kind, mode = fault
+            self.world.record.count_fault(kind)
+            if kind == "lost":
+                self._unanswered(operation, params, mode, acted=False)
+                return unknown_outcome(mode, operation)
+            if kind in UNSENT:
+                raise TransportFailure(kind, operation)
+            raise refusal(kind)
         with self.world.lock:
             result = self._run(operation, account, region, params)
         if operation == "ExtendTrainingPlan":
-            mode = self.faults.ambiguous(operation, plan_name, caller)
-            if mode is not None:
+            answer = self.faults.ambiguous(operation, plan_name, caller)
+            if answer is not None:
                 self.world.record.count_fault("ambiguous")
                 self.world.record.purchases[-1].ambiguous = True
-                if mode == "drop":
-                    raise DroppedConnection(operation)
-                raise SimError("InternalFailure", "An internal error occurred; try again.", 500)
+                self._unanswered(operation, params, answer, acted=True)
+                return unknown_outcome(answer, operation, result)
         return result
+
+    def _unanswered(self, operation: str, params: dict[str, Any], mode: str, acted: bool) -> None:
+        offering = str(params.get("TrainingPlanExtensionOfferingId", ""))
+        found = self.world.offerings.get(offering)
+        with self.world.lock:
+            self.world.record.unanswered.append(
+                Unanswered(
+                    operation,
+                    found.plan_arn if found is not None else None,
+                    offering,
+                    mode,
+                    acted,
+                    self.clock.now(),
+                )
+            )
 
     def _run(self, operation: str, account: str, region: str, params: dict[str, Any]) -> Any:
         if operation in OPERATIONS:

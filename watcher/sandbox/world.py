@@ -41,6 +41,11 @@ class SimExtension:
     resolves_at: datetime
     will_fail: bool
     resolved: bool = False
+    # The ID AWS lists it under (SimSettings.extension_ids); the offering's by default.
+    listed_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.listed_id = self.listed_id or self.offering_id
 
     @property
     def failed(self) -> bool:
