@@ -19,7 +19,7 @@ from typing import Any
 from watcher.act.approvals import ProposalDesk
 from watcher.act.checkout import checkout, reserve
 from watcher.act.journal import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
-from watcher.act.purchase import PurchaseResult, Settlement, resolve
+from watcher.act.purchase import PurchaseResult, Settlement, held_plans, resolve
 from watcher.act.valves import Valves
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
@@ -145,7 +145,7 @@ class Reconciler:
         log.info("cycle_started", mode=mode.value, targets=list(self.gateways))
         settled = self.resolve_open_intents()
         cycle.settled = [s for s in settled if s.state is not IntentState.OPEN]
-        in_flight = _held(settled)
+        in_flight = held_plans(settled)
 
         workers = max(1, min(8, len(self.gateways)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="survey") as pool:
@@ -384,19 +384,3 @@ class Reconciler:
         fields = decision_fields(result)
         level = "error" if result.decision.kind is DecisionKind.ERROR else "info"
         getattr(log.bind(plan=result.plan_name, target=result.target), level)("decision", **fields)
-
-
-def _held(settled: list[Settlement]) -> dict[str, bool | str]:
-    """Plans nothing is bought for this cycle: True while an intent is unresolved; the reason
-    where one settled although the plan's end moved (AWS's history may not show everything
-    yet, so the plan is decided afresh next cycle)."""
-    held: dict[str, bool | str] = {}
-    for item in settled:
-        if item.state is IntentState.OPEN:
-            held[item.intent.plan_arn] = True
-        elif item.end_moved and item.intent.plan_arn not in held:
-            held[item.intent.plan_arn] = (
-                f"purchase {item.intent.offering_id} was settled as {item.state.value} while "
-                "the plan's end moved; the plan is decided afresh next cycle"
-            )
-    return held

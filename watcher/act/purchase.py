@@ -181,3 +181,19 @@ def _settle(
             check="the plan's extension history (plan-watcher history) before buying by hand",
         )
     return Settlement(intent, state, note, moved)
+
+
+def held_plans(settled: list[Settlement]) -> dict[str, bool | str]:
+    """Plans nothing is bought for this cycle: True while an intent is unresolved; the reason
+    where one settled although the plan's end moved (AWS's history may not show everything
+    yet, so the plan is decided afresh next cycle)."""
+    held: dict[str, bool | str] = {}
+    for item in settled:
+        if item.state is IntentState.OPEN:
+            held[item.intent.plan_arn] = True
+        elif item.end_moved and item.intent.plan_arn not in held:
+            held[item.intent.plan_arn] = (
+                f"purchase {item.intent.offering_id} was settled as {item.state.value} while "
+                "the plan's end moved; the plan is decided afresh next cycle"
+            )
+    return held
