@@ -168,7 +168,8 @@ def _start(name: str, tmp_path: Path, sagemaker: str, dynamodb: str) -> Replica:
 
 
 def _needed(sm: Any) -> dict[str, tuple[Any, int]]:
-    """Per plan: its end now, and how many one-day extensions its job needs."""
+    """Per plan: its end now, and how many one-day extensions its job needs (SageMaker stops
+    a job 30 minutes before its plan ends, so the plan must outlast the job by that much)."""
     needed: dict[str, tuple[Any, int]] = {}
     for plan in PLANS:
         end = sm.describe_training_plan(TrainingPlanName=plan)["EndTime"]
@@ -176,7 +177,8 @@ def _needed(sm: Any) -> dict[str, tuple[Any, int]]:
         demand_end = job["TrainingStartTime"] + timedelta(
             seconds=job["StoppingCondition"]["MaxRuntimeInSeconds"]
         )
-        needed[plan] = (end, math.ceil((demand_end - end) / timedelta(days=1)))
+        needed_until = demand_end + timedelta(minutes=30)
+        needed[plan] = (end, math.ceil((needed_until - end) / timedelta(days=1)))
     return needed
 
 
