@@ -284,7 +284,9 @@ class Reconciler:
         if early is not None:
             report(early)
             return
-        assert rules is not None
+        if rules is None:  # triage reports `unmanaged` first; explicit, for `python -O`
+            report(Decision(plan.arn, DecisionKind.UNMANAGED, "no policy matches this plan"))
+            return
         consumers = inventory.consumers(plan)
         need = assess_demand(plan, rules, consumers, now)
         if isinstance(need, Decision):

@@ -170,3 +170,13 @@ def test_dockerignore_lets_in_exactly_what_the_build_copies() -> None:
         assert included(source.rstrip("/")), f".dockerignore keeps {source} out"
     for private in (".venv", ".git", "tests", "watcher.db", "watcher/__pycache__"):
         assert not included(private), f".dockerignore lets {private} into the context"
+
+
+def test_the_config_baked_into_the_image_buys_nothing_by_default() -> None:
+    from watcher.config import Mode, load_config
+
+    copied = [rest for kw, rest in RUNTIME if kw == "COPY" and "watcher.yaml" in rest]
+    assert copied, "the image bakes a default config"
+    source = copied[-1].split()[-2]
+    config = load_config(REPO / source, environ={})
+    assert config.mode is Mode.DRY_RUN

@@ -61,7 +61,7 @@ def resolve(value: Any) -> Any:
 
 
 def test_every_reference_points_at_something_defined() -> None:
-    pseudo = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName"}
+    pseudo = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::StackName", "AWS::NoValue"}
     known = set(T["Parameters"]) | set(RESOURCES) | pseudo
     nodes = [n for n in _walk(T) if isinstance(n, dict)]
     refs = {n["Ref"] for n in nodes if "Ref" in n}
@@ -155,3 +155,34 @@ def test_logs_go_to_the_stacks_log_group() -> None:
     assert logging["LogDriver"] == "awslogs"
     assert logging["Options"]["awslogs-group"] == {"Ref": "LogGroup"}
     assert RESOURCES["LogGroup"]["Type"] == "AWS::Logs::LogGroup"
+
+
+def test_the_metrics_ingress_source_is_required_and_never_the_world() -> None:
+    assert "MetricsIngressCidr" not in T["Parameters"]
+    source = T["Parameters"]["MetricsIngressSource"]
+    assert "Default" not in source  # CloudFormation refuses a stack that does not name it
+    pattern = re.compile(source["AllowedPattern"])
+    for given in ("sg-0123456789abcdef0", "10.1.2.0/24"):
+        assert pattern.match(given), given
+    for refused in ("", "10.0.0.0", "sg-xyz", "anywhere"):
+        assert not pattern.match(refused), refused
+    [rule] = T["Rules"].values()
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MetricsIngressSource"}, "0.0.0.0/0"]}]
+    }
+    [ingress] = resource("AWS::EC2::SecurityGroup")["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"]) == (9108, 9108)
+    # A security group id goes to SourceSecurityGroupId, a CIDR to CidrIp; never both.
+    assert ingress["CidrIp"]["Fn::If"][0] == ingress["SourceSecurityGroupId"]["Fn::If"][0]
+    assert ingress["CidrIp"]["Fn::If"][1:] == [
+        {"Ref": "AWS::NoValue"},
+        {"Ref": "MetricsIngressSource"},
+    ]
+    assert ingress["SourceSecurityGroupId"]["Fn::If"][1:] == [
+        {"Ref": "MetricsIngressSource"},
+        {"Ref": "AWS::NoValue"},
+    ]
+    condition = T["Conditions"][ingress["CidrIp"]["Fn::If"][0]]
+    split = condition["Fn::Equals"][0]["Fn::Select"]
+    assert split[1] == {"Fn::Split": ["sg-", {"Ref": "MetricsIngressSource"}]}

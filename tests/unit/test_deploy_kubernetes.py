@@ -57,6 +57,7 @@ def test_renders_every_expected_kind(rendered: list[dict[str, Any]]) -> None:
             "PersistentVolumeClaim",
             "Deployment",
             "Service",
+            "NetworkPolicy",
             "ServiceMonitor",
             "PrometheusRule",
         ]
@@ -158,3 +159,34 @@ def test_prometheus_rule_carries_the_shipped_rules(rendered: list[dict[str, Any]
         "base/prometheusrule.yaml is out of date: run "
         f"{Path(sys.executable).name} deploy/kubernetes/sync_prometheus_rules.py"
     )
+
+
+def test_no_kubernetes_api_token_is_mounted(rendered: list[dict[str, Any]]) -> None:
+    account = one(rendered, "ServiceAccount")
+    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    assert account["automountServiceAccountToken"] is False
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_cpu_and_memory_are_limited(rendered: list[dict[str, Any]]) -> None:
+    (container,) = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert set(container["resources"]["limits"]) == {"cpu", "memory"}
+
+
+def test_network_policy_admits_only_monitoring_and_lets_out_only_https_and_dns(
+    rendered: list[dict[str, Any]],
+) -> None:
+    policy = one(rendered, "NetworkPolicy")["spec"]
+    pod_labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    [ingress] = policy["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert ingress["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    allowed_out = {
+        (port["port"], port["protocol"]) for rule in policy["egress"] for port in rule["ports"]
+    }
+    assert allowed_out == {(443, "TCP"), (53, "UDP"), (53, "TCP")}
+    assert all("to" not in rule for rule in policy["egress"])  # any address, those ports only

@@ -111,6 +111,8 @@ class ProposalDesk:
         if verdict.step is Step.WAIT:
             return self._wait(decision, live, verdict, prefix, rules.approval.by_tag)
         if verdict.step is Step.CREATE:
+            if decision.chosen is None:
+                return Handled(_defect(decision, "a proposal without an offering"))
             if self.dry_run:
                 would = "would propose it" + (
                     " and approve it automatically" if verdict.auto else ""
@@ -127,7 +129,8 @@ class ProposalDesk:
             handled = self._buy(decision, rules, live, verdict, prefix, log)
             handled.created = True
             return handled
-        assert live is not None and verdict.step is Step.BUY
+        if live is None or verdict.step is not Step.BUY:
+            return Handled(_defect(decision, f"no live proposal to buy under ({verdict.step})"))
         return self._buy(decision, rules, live, verdict, prefix, log)
 
     def _wait(
@@ -154,7 +157,8 @@ class ProposalDesk:
         prefix: str,
         log: Any,
     ) -> Handled:
-        assert decision.chosen is not None
+        if decision.chosen is None:
+            return Handled(_defect(decision, "an approved purchase without an offering"), live)
         if self.dry_run:
             how = "would approve it automatically and buy" if verdict.auto else "would buy"
             text = f"{prefix}proposal {live.proposal_id} is {live.state.value}; dry-run: {how}"
@@ -276,7 +280,8 @@ class ProposalDesk:
         self, plan: Plan, decision: Decision, deadline: datetime, prefix: str, log: Any
     ) -> Proposal | None:
         chosen = decision.chosen
-        assert chosen is not None
+        if chosen is None:  # handle() checks first; explicit, for `python -O`
+            return None
         reason = decision.reason
         if prefix:
             reason = f"{prefix}{reason}"
@@ -367,6 +372,17 @@ class ProposalDesk:
 
 def _with(decision: Decision, kind: DecisionKind, reason: str) -> Decision:
     return replace(decision, kind=kind, reason=reason)
+
+
+def _defect(decision: Decision, what: str) -> Decision:
+    """An impossible state met on the way to a purchase: report it, buy nothing. Explicit
+    checks, not asserts, because `python -O` strips asserts."""
+    return replace(
+        decision,
+        kind=DecisionKind.ERROR,
+        chosen=None,
+        reason=f"not bought: {what} (a defect; please report it)",
+    )
 
 
 def _note(decision: Decision, text: str) -> Decision:

@@ -39,14 +39,18 @@ def checkout(
     """Buy `decision.chosen` unless something holds it: `gate` (the daemon is stopping), the
     kill switch or the pause flag (reported would_extend, "not bought: ..."), or the plan's
     backoff after failed purchases (reported error)."""
-    chosen = decision.chosen
-    assert chosen is not None and decision.deadline is not None
+    chosen, deadline = decision.chosen, decision.deadline
+    if chosen is None or deadline is None:
+        # Explicit, not an assert: `python -O` strips asserts, and this guards a purchase.
+        missing = "offering" if chosen is None else "deadline"
+        held = f"not bought: the decision has no {missing} (a defect; please report it)"
+        return Checkout(replace(decision, kind=DecisionKind.ERROR, reason=held))
     blocked = gate or valves.blocked()
     if blocked:
         held = f"{decision.reason}; not bought: {blocked}"
         return Checkout(replace(decision, kind=DecisionKind.WOULD_EXTEND, reason=held))
     moment = now()
-    waiting = valves.holding(plan.arn, plan.end_time, decision.deadline, moment)
+    waiting = valves.holding(plan.arn, plan.end_time, deadline, moment)
     if waiting:
         held = f"the last purchase for this plan failed; {waiting}; then: {decision.reason}"
         return Checkout(replace(decision, kind=DecisionKind.ERROR, reason=held))
@@ -54,14 +58,14 @@ def checkout(
     breaker = valves.record(
         plan.arn,
         plan.end_time,
-        decision.deadline,
+        deadline,
         outcome.result,
         outcome.detail,
         now(),
         log,
         throttled=outcome.error_kind is ErrorKind.THROTTLED,
     )
-    return Checkout(_after_purchase(decision, outcome), outcome, breaker)
+    return Checkout(_after_purchase(decision, chosen, outcome), outcome, breaker)
 
 
 def reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:
@@ -75,9 +79,9 @@ def reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:
     )
 
 
-def _after_purchase(decision: Decision, outcome: PurchaseOutcome) -> Decision:
-    chosen = decision.chosen
-    assert chosen is not None
+def _after_purchase(
+    decision: Decision, chosen: ExtensionOffering, outcome: PurchaseOutcome
+) -> Decision:
     if outcome.result is PurchaseResult.BOUGHT:
         return replace(decision, reason=f"bought {chosen.offering_id}: {decision.reason}")
     if outcome.result is PurchaseResult.FAILED:

@@ -239,7 +239,8 @@ class DynamoJournal:
         raise JournalUnavailable("conflict", "transition_proposal", "the proposal kept changing")
 
     def _transition(self, current: Proposal, updated: Proposal) -> list[TransactWriteItemTypeDef]:
-        assert updated.decided_at is not None
+        if updated.decided_at is None:  # explicit, not an assert: `python -O` strips those
+            raise ValueError("a proposal transition needs the moment it was decided")
         writes: list[TransactWriteItemTypeDef] = [
             {
                 "Update": {
