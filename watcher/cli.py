@@ -81,6 +81,10 @@ def describe_config(path: Path, config: Config) -> str:
         lines.append(
             "  budgets: " + ", ".join(f"{b.name} {b.limit} per {b.window}" for b in config.budgets)
         )
+    for policy in config.policies:
+        if policy.purchase_windows:
+            spelled = "; ".join(w.window().label for w in policy.purchase_windows)
+            lines.append(f"  purchase windows of {policy.name}: {spelled}")
     limits = config.safety.limits
     caps = [
         f"{value} {what}"

@@ -220,7 +220,8 @@ class Decision:
 
     `chosen` is the offering to buy (or that would be bought / is proposed); `rejected` lists
     every offering that was turned down with its reason. `next_action` is when plan-watcher
-    expects to act next (the start of the window for a plan that is not due yet).
+    expects to act next (the start of the window for a plan that is not due yet, or of the
+    purchase window a due plan waits for).
     """
 
     plan_arn: str
@@ -233,3 +234,5 @@ class Decision:
     need_hours: int | None = None
     chosen: ExtensionOffering | None = None
     rejected: tuple[RejectedOffering, ...] = ()
+    #: True for a due plan reported not_due because it waits for a purchase window.
+    window_hold: bool = False

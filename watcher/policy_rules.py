@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from watcher.config import Config, Policy
 from watcher.decide import ApprovalRules, PolicyRules
 
 
-def rules_for(policy: Policy | None) -> PolicyRules | None:
+def rules_for(policy: Policy | None, poll: timedelta | None = None) -> PolicyRules | None:
+    """The matched policy as the core's rules; `poll` is the longest gap between two cycles
+    (interval + jitter)."""
     if policy is None:
         return None
     ext = policy.extension
@@ -29,6 +33,8 @@ def rules_for(policy: Policy | None) -> PolicyRules | None:
             auto_approve_within=policy.approval.auto_approve_within,
             by_tag=policy.approval.by_tag,
         ),
+        purchase_windows=tuple(w.window() for w in policy.purchase_windows),
+        poll=poll if poll is not None else PolicyRules.poll,
     )
 
 

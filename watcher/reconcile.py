@@ -35,6 +35,7 @@ from watcher.decide import (
     triage,
 )
 from watcher.decide.limits import DAY
+from watcher.decide.timing import wait_for_window
 from watcher.inventory import Inventory, TargetCache
 from watcher.limits import LimitLedger, limit_rules
 from watcher.model import (
@@ -244,7 +245,7 @@ class Reconciler:
         tags = inventory.tags(plan) if self._needs_tags else {}
         plan = replace(plan, tags=tags)
         policy = self.config.policy_for(plan.name, tags, plan.target)
-        rules = rules_for(policy)
+        rules = rules_for(policy, self.config.poll.interval + self.config.poll.jitter)
         budgeted = counts_for_budget and policy is not None
         if budgeted or counts_for_limits:
             try:
@@ -291,6 +292,10 @@ class Reconciler:
         need = assess_demand(plan, rules, consumers, now)
         if isinstance(need, Decision):
             report(need, tuple(consumers))
+            return
+        waiting = wait_for_window(plan, rules, need, now)
+        if waiting is not None:
+            report(waiting, tuple(consumers))
             return
         offerings, bad = inventory.gateway.search_extension_offerings(plan.arn, need.duration_hours)
         survey.due.append(

@@ -60,3 +60,64 @@ def test_broken_limits_exit_2_naming_the_key(
     code, out, err = validate(tmp_path, VALID + limits)
     assert (code, out) == (2, ""), case
     assert any(line.startswith(message) for line in err.splitlines()), err
+
+
+WINDOWS = """\
+    purchase_windows:
+      - days: [mon-fri]
+        hours: "09:00-17:00"
+        time_zone: Europe/Berlin
+      - {days: [sat], hours: "10:00-12:00"}
+"""
+
+
+def _with_windows(windows: str) -> str:
+    return VALID.replace("budgets:", windows + "budgets:")
+
+
+def test_purchase_windows_are_valid_and_summarised(tmp_path: Path) -> None:
+    code, out, err = validate(tmp_path, _with_windows(WINDOWS))
+    assert (code, err) == (0, "")
+    assert "purchase windows of llm: mon-fri 09:00-17:00 Europe/Berlin; sat 10:00-12:00 UTC" in out
+
+
+NEVER_OPEN = [
+    ("no day", WINDOWS.replace("[mon-fri]", "[]"), "policies[0].purchase_windows[0].days"),
+    ("not a day", WINDOWS.replace("[mon-fri]", "[monday]"), "policies[0].purchase_windows[0].days"),
+    (
+        "ends before it starts",
+        WINDOWS.replace("09:00-17:00", "17:00-09:00"),
+        "policies[0].purchase_windows[0].hours: '17:00-09:00' never opens",
+    ),
+    (
+        "no hour at all",
+        WINDOWS.replace("09:00-17:00", "09:00-09:00"),
+        "policies[0].purchase_windows[0].hours: '09:00-09:00' never opens",
+    ),
+    (
+        "not a time",
+        WINDOWS.replace("09:00-17:00", "09:00-24:30"),
+        "policies[0].purchase_windows[0].hours",
+    ),
+    (
+        "not a time zone",
+        WINDOWS.replace("Europe/Berlin", "Europe/Atlantis"),
+        "policies[0].purchase_windows[0].time_zone",
+    ),
+    (
+        "shorter than a poll",
+        WINDOWS.replace("10:00-12:00", "10:00-10:03"),
+        "policies[0].purchase_windows[1].hours: 10:00-10:03 is open 3m, less than one poll",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "windows", "message"), NEVER_OPEN, ids=[c for c, _, _ in NEVER_OPEN]
+)
+def test_windows_that_can_never_open_are_refused(
+    tmp_path: Path, case: str, windows: str, message: str
+) -> None:
+    code, out, err = validate(tmp_path, _with_windows(windows))
+    assert (code, out) == (2, ""), case
+    assert any(line.startswith(message) for line in err.splitlines()), err

@@ -241,7 +241,11 @@ class ProposalDesk:
         ):
             why = f"not bought by the last safe purchase moment {iso(proposal.expires_at)}"
             self._close(proposal, ProposalState.EXPIRED, why + "; approvals fail closed", log)
-        elif result is not None and result.decision.kind in NOT_NEEDED | {DecisionKind.UNMANAGED}:
+        elif (
+            result is not None
+            and result.decision.kind in NOT_NEEDED | {DecisionKind.UNMANAGED}
+            and not result.decision.window_hold  # waiting for a purchase window: still needed
+        ):
             why = f"no longer needed: the plan's decision is now {result.decision.kind.value}"
             self._close(proposal, ProposalState.SUPERSEDED, why, log)
 

@@ -183,6 +183,16 @@ def _check_policy(
                 f"is in {caps[1][1].currency} but {caps[0][0]} is in {caps[0][1].currency}",
             )
         )
+    for j, window in enumerate(policy.purchase_windows):
+        if window.length < cycle:
+            issues.append(
+                ConfigIssue(
+                    f"{path}.purchase_windows[{j}].hours",
+                    f"{window.hours} is open {format_duration(window.length)}, less than one "
+                    f"poll (interval + jitter = {format_duration(cycle)}): a cycle might never "
+                    "fall inside it, so it might never open for a purchase",
+                )
+            )
     auto = policy.approval.auto_approve_below
     if auto is not None and caps and auto.currency != caps[0][1].currency:
         issues.append(

@@ -35,6 +35,7 @@ from watcher.config.values import (
     Duration,
     MoneyAmount,
 )
+from watcher.config.windows import PurchaseWindowConfig
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -177,6 +178,11 @@ class Policy(_Section):
     max_extensions: StrictInt = Field(default=10, ge=1, description="lifetime cap for one plan")
     approval: Approval = Field(
         default_factory=Approval, description="used when action is propose (docs/operations.md)"
+    )
+    purchase_windows: tuple[PurchaseWindowConfig, ...] = Field(
+        default=(),
+        description="days and hours (in a time zone) in which purchases are made; a due plan "
+        "waits for one unless waiting would pass its deadline; empty = any time",
     )
 
     @property

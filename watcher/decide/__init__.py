@@ -4,11 +4,12 @@ Stages, in the order the reconcile loop runs them (each may conclude):
 
 1. `triage` - from the plan and its extension history: unmanaged, expired, in_flight,
    no_offering (lifetime cap), not_due; None means due.
-2. `assess_demand` - from the plan's consumers: no_demand, demand_covered, or a `Need`.
+2. `assess_demand` - from the plan's consumers: no_demand, demand_covered, or a `Need`;
+   then `wait_for_window` - not_due while the plan waits for a purchase window.
 3. `choose` - from the offerings and budgets: extended, would_extend, proposed,
    no_offering, over_budget.
 
-`decide` runs all three. docs/decisions.md explains every outcome with an example.
+`decide` runs them all. docs/decisions.md explains every outcome with an example.
 """
 
 from watcher.decide.budget import budget_problems
@@ -25,6 +26,7 @@ from watcher.decide.durations import (
 from watcher.decide.offers import START_TOLERANCE, expected_currency, offering_problems
 from watcher.decide.pipeline import decide
 from watcher.decide.rules import Action, ApprovalRules, BudgetState, Mode, Need, PolicyRules, Prefer
+from watcher.decide.timing import wait_for_window
 from watcher.decide.triage import triage
 from watcher.decide.windows import deadline_of, window_start
 
@@ -52,5 +54,6 @@ __all__ = [
     "offering_problems",
     "sellable_hours",
     "triage",
+    "wait_for_window",
     "window_start",
 ]

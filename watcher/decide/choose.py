@@ -8,6 +8,7 @@ from datetime import datetime
 from watcher.decide.budget import budget_problems
 from watcher.decide.limits import LimitState, limit_problems
 from watcher.decide.offers import canonical_key, expected_currency, offering_problems, rank_key
+from watcher.decide.purchase_windows import outside_note
 from watcher.decide.rules import BudgetState, Mode, Need, PolicyRules
 from watcher.decide.text import hours_text, iso, money
 from watcher.decide.windows import deadline_of, expired_decision
@@ -94,6 +95,10 @@ def choose(
 
     pick = f"{need.reason}; chose {_describe(chosen)} (prefer {rules.prefer}"
     pick += f", {len(acceptable)} acceptable, {len(rejected)} rejected)"
+    if rules.purchase_windows:
+        note = outside_note(rules.purchase_windows, now, deadline_of(plan, rules), rules.poll)
+        if note is not None:
+            pick += f"; {note}"
     if chosen is not best:
         refusal = next(r.reason for r in rejected if r.offering is best)
         pick += (

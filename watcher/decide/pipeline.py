@@ -8,6 +8,7 @@ from datetime import datetime
 from watcher.decide.choose import choose
 from watcher.decide.demand import assess_demand
 from watcher.decide.rules import BudgetState, Mode, PolicyRules
+from watcher.decide.timing import wait_for_window
 from watcher.decide.triage import triage
 from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan
 
@@ -23,7 +24,8 @@ def decide(
     now: datetime,
     mode: Mode,
 ) -> Decision:
-    """triage, then assess_demand, then choose; the first stage that concludes wins.
+    """triage, then assess_demand, then wait_for_window, then choose; the first stage that
+    concludes wins.
 
     The reconcile loop calls the stages itself so that it fetches consumers and offerings only
     for plans that need them; the result is the same.
@@ -35,4 +37,7 @@ def decide(
     need = assess_demand(plan, rules, consumers, now)
     if isinstance(need, Decision):
         return need
+    waiting = wait_for_window(plan, rules, need, now)
+    if waiting is not None:
+        return waiting
     return choose(plan, rules, need, offerings, budgets, now, mode)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from watcher.decide.purchase_windows import PurchaseWindow
 from watcher.model import Money
 
 Action = Literal["extend", "propose", "notify", "ignore"]
@@ -50,6 +51,10 @@ class PolicyRules:
     same_availability_zone: bool = True
     max_extensions: int | None = None
     approval: ApprovalRules = field(default_factory=ApprovalRules)
+    #: Preferred purchase windows (empty: any time), and the longest gap between two cycles
+    #: (poll interval + jitter), which decides the last safe cycle.
+    purchase_windows: tuple[PurchaseWindow, ...] = ()
+    poll: timedelta = timedelta(minutes=5, seconds=30)
 
 
 @dataclass(frozen=True)
