@@ -196,6 +196,7 @@ class Daemon:
                 "errors": [],
                 "proposals": [],
                 "purchases_paused": None,
+                "clock_skew_seconds": {},
             }
         return cycle_json(cycle)
 

@@ -186,6 +186,11 @@ class Reconciler:
         cycle.paused = self.valves.paused()
         cycle.failures_in_a_row = self.valves.failures_in_a_row()
         cycle.finished_at = self.clock.now()
+        cycle.clock_skew = {
+            name: seconds
+            for name, gateway in sorted(self.gateways.items())
+            if (seconds := gateway.skew.seconds) is not None
+        }
         for result in cycle.results:
             self._log_decision(log, result)
         log.info(
@@ -218,7 +223,8 @@ class Reconciler:
             try:
                 self._survey_plan(plan, inventory, now, in_flight, earliest, survey)
             except AwsError as exc:
-                decision = Decision(plan.arn, DecisionKind.ERROR, f"AWS call failed: {exc}")
+                reason = f"AWS call failed ({exc.kind.value}): {exc}"
+                decision = Decision(plan.arn, DecisionKind.ERROR, reason)
                 survey.results.append(PlanResult(plan.arn, plan.name, name, decision, plan))
 
         # A target's plans are surveyed concurrently: their history reads and searches are

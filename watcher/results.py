@@ -42,6 +42,8 @@ class CycleResult:
     results: list[PlanResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     target_up: dict[str, bool] = field(default_factory=dict)
+    #: AWS's clock minus this machine's, per target, as last measured on an answer.
+    clock_skew: dict[str, float] = field(default_factory=dict)
     budgets: list[BudgetSpend] = field(default_factory=list)
     #: The blast-radius limits (safety.limits) with what is used of them at the cycle's end.
     limits: list[LimitState] = field(default_factory=list)

@@ -13,6 +13,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from watcher.aws.skew import is_clock_refusal
+
 
 class ErrorKind(StrEnum):
     THROTTLED = "throttled"
@@ -23,6 +25,9 @@ class ErrorKind(StrEnum):
     # failure before the request was sent (docs/decisions.md, "What a purchase's answer means").
     AMBIGUOUS = "ambiguous"
     OTHER = "other"
+    # Refused because it was signed too far from AWS's time (this machine's clock is off).
+    # AWS checks a request's signature before acting on it, so a write refused so did nothing.
+    CLOCK_SKEW = "clock_skew"
 
 
 class AwsError(Exception):
@@ -110,6 +115,8 @@ def error_kind(code: str, message: str, status: int, write: bool) -> ErrorKind:
     """The kind of an AWS error response (also used to count requests by outcome)."""
     if write and status >= 500:
         return ErrorKind.AMBIGUOUS
+    if is_clock_refusal(code, message):  # a signature error of its own kind, before DENIED
+        return ErrorKind.CLOCK_SKEW
     if code in _THROTTLED or status == 429:
         return ErrorKind.THROTTLED
     if code in _NOT_FOUND:

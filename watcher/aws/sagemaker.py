@@ -32,6 +32,9 @@ from watcher.aws.parse import (
     parse_plan,
 )
 from watcher.aws.session import TargetSpec
+from watcher.aws.skew import ClockSkew
+from watcher.aws.skew import describe as describe_skew
+from watcher.aws.skew import from_refusal as skew_from_refusal
 from watcher.model import Extension, ExtensionOffering, Plan
 
 T = TypeVar("T")
@@ -110,6 +113,8 @@ class SageMakerGateway:
     ) -> None:
         self.target = target
         self.counter = counter or CallCounter()
+        #: AWS's clock minus this machine's, measured on every answer (watcher/aws/skew.py).
+        self.skew = ClockSkew()
         _share_service_models(session)
         # Typed loosely on purpose: responses are parsed defensively in watcher.aws.parse.
         self._read: Any = session.client(
@@ -127,13 +132,15 @@ class SageMakerGateway:
         name = str(kwargs.get("event_name", "unknown")).rsplit(".", 1)[-1]
         exc = kwargs.get("exception")
         parsed = kwargs.get("parsed_response") or {}
+        self.skew.observe(kwargs.get("context"), (kwargs.get("response_dict") or {}).get("headers"))
         if exc is not None:
             outcome = classify(exc, name, write=name in WRITES).kind.value
         elif isinstance(parsed, dict) and "Error" in parsed:
             status = int(parsed.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             code = str(parsed["Error"].get("Code", ""))
+            message = str(parsed["Error"].get("Message", ""))
             # A 5xx on a purchase counts as `ambiguous`, as the purchase code sees it.
-            outcome = error_kind(code, "", status, write=name in WRITES).value
+            outcome = error_kind(code, message, status, write=name in WRITES).value
         else:
             outcome = "ok"
         self.counter.add(name, outcome)
@@ -142,7 +149,23 @@ class SageMakerGateway:
         try:
             return run()
         except Exception as exc:  # every failure is classified here, once
-            raise classify(exc, operation, write=operation in WRITES) from exc
+            error = classify(exc, operation, write=operation in WRITES)
+            if error.kind is ErrorKind.CLOCK_SKEW:
+                error = self._clock_error(error)
+            raise error from exc
+
+    def _clock_error(self, error: AwsError) -> AwsError:
+        """A clock refusal, told as one: the difference measured on this very answer (its
+        Date header), or else the one AWS's message states."""
+        seconds = self.skew.seconds
+        if seconds is None:
+            seconds = skew_from_refusal(error.message)
+        told = describe_skew(seconds) if seconds is not None else "this machine's clock is off"
+        message = (
+            f"{told} (AWS refuses requests signed more than about 5 minutes off its time; "
+            f"synchronise the clock, e.g. chrony or NTP); AWS said: {error.message}"
+        )
+        return AwsError(ErrorKind.CLOCK_SKEW, error.operation, error.code, message)
 
     def _pages(self, operation: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
         paginator = self._read.get_paginator(method)

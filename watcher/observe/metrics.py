@@ -169,6 +169,15 @@ class SnapshotCollector(Collector):
         for target, ok in sorted(cycle.target_up.items()):
             up.add_metric([target], 1.0 if ok else 0.0)
         yield up
+        skew = GaugeMetricFamily(
+            _PREFIX + "clock_skew_seconds",
+            "AWS's clock minus this machine's, from the Date of AWS's last answer (refusals "
+            "included) against the request's signing time; AWS refuses beyond about 300.",
+            labels=["target"],
+        )
+        for target, seconds in sorted(cycle.clock_skew.items()):
+            skew.add_metric([target], seconds)
+        yield skew
 
     def _calls_family(self) -> Iterator[Metric]:
         family = CounterMetricFamily(

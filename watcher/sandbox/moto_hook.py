@@ -42,6 +42,7 @@ def check_compatible() -> str:
     try:
         from moto.core.responses import ActionResult  # noqa: F401
         from moto.moto_api._internal.models import MotoAPIBackend
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from moto.sagemaker import urls
         from moto.sagemaker.responses import SageMakerResponse
     except ImportError as exc:  # pragma: no cover - only on an unsupported moto
@@ -54,6 +55,10 @@ def check_compatible() -> str:
             ("SageMakerResponse.serialized", hasattr(SageMakerResponse, "serialized")),
             ("SageMakerResponse.dispatch", hasattr(SageMakerResponse, "dispatch")),
             ("MotoAPIBackend.reset", hasattr(MotoAPIBackend, "reset")),
+            (
+                "MotoRequestHandler.date_time_string",
+                hasattr(MotoRequestHandler, "date_time_string"),
+            ),
         )
         if not ok
     ]
@@ -73,13 +78,27 @@ def _response_class() -> Any:
             params = dict(getattr(self, "params", {}) or {})
             if sim is None or not sim.handles(action, params):
                 return super().call_action()
+            signed_at = self.headers.get("X-Amz-Date") or self.headers.get("x-amz-date")
+            refused = sim.signature_refusal(signed_at)
+            if refused is not None:
+                status, headers, body = self._error(refused)
+            else:
+                status, headers, body = self._answer(sim, action, params)
+            if not self.is_werkzeug_request:  # over HTTP the server's own Date is AWS's time
+                headers = {**headers, "Date": sim.date_header()}
+            return status, headers, body
+
+        def _error(self, err: SimError) -> Any:
+            body = json.dumps({"__type": err.code, "message": err.message})
+            headers = dict(self.response_headers)
+            headers["Content-Type"] = "application/x-amz-json-1.1"
+            return err.status, headers, body
+
+        def _answer(self, sim: Simulator, action: str, params: dict[str, Any]) -> Any:
             try:
                 result = sim.call(action, self.current_account, self.region, params)
             except SimError as err:
-                body = json.dumps({"__type": err.code, "message": err.message})
-                headers = dict(self.response_headers)
-                headers["Content-Type"] = "application/x-amz-json-1.1"
-                return err.status, headers, body
+                return self._error(err)
             except DroppedConnection:
                 return self._drop_connection()
             except TransportFailure as failure:
@@ -133,13 +152,23 @@ def _client_side(kind: str, uri: str) -> Exception:
 
 _original_handler: Any = None
 _original_reset: Any = None
+_original_date: Any = None
+
+
+def _aws_date(handler: Any, timestamp: float | None = None) -> str:
+    """The `Date` the HTTP server puts on every answer: AWS's time as the simulator plays it."""
+    sim = _active
+    if sim is None or timestamp is not None:
+        return str(_original_date(handler, timestamp))
+    return sim.date_header()
 
 
 def install(sim: Simulator) -> None:
     """Route SageMaker requests through `sim` (idempotent; the last call wins)."""
-    global _active, _original_handler, _original_reset
+    global _active, _original_handler, _original_reset, _original_date
     check_compatible()
     from moto.moto_api._internal.models import MotoAPIBackend
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from moto.sagemaker import urls
 
     _active = sim
@@ -147,6 +176,8 @@ def install(sim: Simulator) -> None:
         _original_handler = urls.url_paths[_URL_KEY]
         urls.url_paths[_URL_KEY] = _response_class().dispatch
         _original_reset = MotoAPIBackend.reset
+        _original_date = MotoRequestHandler.date_time_string
+        MotoRequestHandler.date_time_string = _aws_date  # type: ignore[method-assign,assignment]
 
         def reset(self: Any) -> None:
             _original_reset(self)
@@ -158,15 +189,17 @@ def install(sim: Simulator) -> None:
 
 def uninstall() -> None:
     """Give SageMaker back to plain moto."""
-    global _active, _original_handler, _original_reset
+    global _active, _original_handler, _original_reset, _original_date
     from moto.moto_api._internal.models import MotoAPIBackend
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from moto.sagemaker import urls
 
     _active = None
     if _original_handler is not None:
         urls.url_paths[_URL_KEY] = _original_handler
         MotoAPIBackend.reset = _original_reset  # type: ignore[method-assign]
-        _original_handler = _original_reset = None
+        MotoRequestHandler.date_time_string = _original_date  # type: ignore[method-assign]
+        _original_handler = _original_reset = _original_date = None
 
 
 def active() -> Simulator | None:

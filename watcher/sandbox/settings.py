@@ -30,6 +30,11 @@ class SimSettings:
     # When consumers lose their capacity, before the end of the reserved capacity.
     job_cutoff: timedelta = timedelta(minutes=30)
     cluster_cutoff: timedelta = timedelta(hours=1)
+    # AWS's clock minus the caller's (positive: the caller's clock is behind). Every answer
+    # carries AWS's time in Date; a request signed more than signature_tolerance away from it
+    # is refused with InvalidSignatureException, as AWS does (docs/sandbox.md).
+    clock_skew: timedelta = timedelta(0)
+    signature_tolerance: timedelta = timedelta(minutes=5)
     # ListTrainingJobs filters applied after MaxResults (the documented quirk applies to
     # StatusEquals; the others are undocumented and treated the same way by default).
     jobs_filters_after_limit: tuple[str, ...] = (

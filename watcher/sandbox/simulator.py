@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from watcher.clock import Clock
-from watcher.sandbox import api_consumers, api_new_plans, api_plans
+from watcher.clock import Clock, SystemClock
+from watcher.sandbox import api_consumers, api_new_plans, api_plans, signing
 from watcher.sandbox.answers import UNSENT, TransportFailure, refusal, unknown_outcome
-from watcher.sandbox.errors import not_found
+from watcher.sandbox.errors import SimError, not_found
 from watcher.sandbox.faults import Faults
 from watcher.sandbox.market import Market, MarketTerms, fee_for
 from watcher.sandbox.record import Record, Unanswered
@@ -79,6 +79,24 @@ class Simulator:
     def reset(self) -> None:
         with self.world.lock:
             self.world.reset()
+
+    # --- AWS's clock, for signatures and Date (watcher/sandbox/signing.py) ---------------
+
+    def aws_time(self) -> datetime:
+        """AWS's own clock: the real time (what botocore signs with) plus clock_skew."""
+        return SystemClock().now() + self.world.settings.clock_skew
+
+    def date_header(self) -> str:
+        return signing.http_date(self.aws_time())
+
+    def signature_refusal(self, signed_at: str | None) -> SimError | None:
+        """The refusal of a request signed at `signed_at`, counted, or None."""
+        refused = signing.refusal(
+            signed_at, self.aws_time(), self.world.settings.signature_tolerance
+        )
+        if refused is not None:
+            self.world.record.count_fault("clock")
+        return refused
 
     # --- the API ------------------------------------------------------------------------
 
