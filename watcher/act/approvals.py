@@ -63,6 +63,7 @@ class ProposalDesk:
         #: What happened to proposals this cycle, one word per event (for the metrics).
         self.events: list[str] = []
         self._handled: set[str] = set()
+        self._by_tag = True  # the current plan's policy reads approval tags
         self._live = {p.plan_arn: p for p in journal.proposals(LIVE)}
         self._rejected = {
             (p.plan_arn, p.plan_end): p
@@ -78,7 +79,8 @@ class ProposalDesk:
         `choose` made of this cycle's offerings."""
         log = self.log.bind(plan=plan.name, target=plan.target)
         live = self._live.get(plan.arn)
-        if live is not None and not self.dry_run and rules.approval.by_tag:
+        self._by_tag = rules.approval.by_tag  # how the texts below say to approve
+        if live is not None and not self.dry_run and self._by_tag:
             live = self._read_tags(live, plan, gateway, log)
         if live is None:
             rejected = self._rejected.get((plan.arn, plan.end_time))
@@ -109,7 +111,7 @@ class ProposalDesk:
                 self._close(live, ProposalState.EXPIRED, verdict.reason, log)
             return Handled(_expired(decision, live, verdict))
         if verdict.step is Step.WAIT:
-            return self._wait(decision, live, verdict, prefix, rules.approval.by_tag)
+            return self._wait(decision, live, verdict, prefix)
         if verdict.step is Step.CREATE:
             if decision.chosen is None:
                 return Handled(_defect(decision, "a proposal without an offering"))
@@ -122,8 +124,8 @@ class ProposalDesk:
             if created is None:
                 return Handled(_note(decision, prefix + "another proposal was recorded meanwhile"))
             if not verdict.auto:
-                waiting = _waiting(created, rules.approval.by_tag)
-                return Handled(_note(decision, prefix + waiting), created, created=True)
+                waiting = prefix + _waiting(created, self._by_tag)
+                return Handled(_note(decision, waiting), created, created=True)
             live, prefix = created, prefix + f"proposed as {created.proposal_id}; "
             verdict = Verdict(Step.BUY, verdict.reason, auto=True)
             handled = self._buy(decision, rules, live, verdict, prefix, log)
@@ -134,17 +136,12 @@ class ProposalDesk:
         return self._buy(decision, rules, live, verdict, prefix, log)
 
     def _wait(
-        self,
-        decision: Decision,
-        live: Proposal | None,
-        verdict: Verdict,
-        prefix: str,
-        by_tag: bool,
+        self, decision: Decision, live: Proposal | None, verdict: Verdict, prefix: str
     ) -> Handled:
         if live is None:
             return Handled(_note(decision, prefix.removesuffix("; ")))
         if decision.kind is DecisionKind.PROPOSED:
-            return Handled(_note(decision, prefix + _waiting(live, by_tag)), live)
+            return Handled(_note(decision, prefix + _waiting(live, self._by_tag)), live)
         text = f"{prefix}proposal {live.proposal_id} ({live.state.value}) is kept: {verdict.reason}"
         return Handled(_note(decision, text), live)
 
@@ -379,14 +376,9 @@ def _with(decision: Decision, kind: DecisionKind, reason: str) -> Decision:
 
 
 def _defect(decision: Decision, what: str) -> Decision:
-    """An impossible state met on the way to a purchase: report it, buy nothing. Explicit
-    checks, not asserts, because `python -O` strips asserts."""
-    return replace(
-        decision,
-        kind=DecisionKind.ERROR,
-        chosen=None,
-        reason=f"not bought: {what} (a defect; please report it)",
-    )
+    """An impossible state before a purchase (checked, not asserted: `python -O` strips those)."""
+    reason = f"not bought: {what} (a defect; please report it)"
+    return replace(decision, kind=DecisionKind.ERROR, chosen=None, reason=reason)
 
 
 def _note(decision: Decision, text: str) -> Decision:
