@@ -100,7 +100,7 @@ def cycle_json(cycle: CycleResult) -> dict[str, Any]:
         "proposals": [proposal_fields(p) for p in cycle.proposals],
         "purchases_paused": pause_fields(cycle.paused),
         "limits": [limit_fields(state) for state in cycle.limits],
-        "clock_skew_seconds": {target: round(s, 1) for target, s in cycle.clock_skew.items()},
+        "clock_skew_seconds": {target: round(s) for target, s in cycle.clock_skew.items()},
     }
 
 
