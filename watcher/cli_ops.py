@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 
+from watcher.act import two_person
 from watcher.act.journal import LIVE_PROPOSAL_STATES, Journal, Proposal, ProposalState
 from watcher.act.valves import Valves
 from watcher.app import open_journal
@@ -65,7 +66,7 @@ def cmd_proposals(args: argparse.Namespace) -> int:
         pause = valves.paused()
         if _format(args) == "json":
             report = {
-                "proposals": [proposal_fields(p) for p in found],
+                "proposals": [_with_approvals(journal, p) for p in found],
                 "purchases_paused": pause_fields(pause),
                 "purchase_failures_in_a_row": valves.failures_in_a_row(),
             }
@@ -78,6 +79,15 @@ def cmd_proposals(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _with_journal(args, work)
+
+
+def _with_approvals(journal: Journal, proposal: Proposal) -> dict[str, object]:
+    """A proposal's JSON, with the approvals a two-person proposal has so far."""
+    fields = proposal_fields(proposal)
+    record = two_person.load(journal, proposal.proposal_id)
+    fields["approvals_needed"] = record.needed if record is not None else 1
+    fields["approvals"] = [{"by": by, "at": at} for by, at in record.given] if record else []
+    return fields
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -115,14 +125,25 @@ def cmd_approve(args: argparse.Namespace) -> int:
                 "purchase moment); the next cycle closes it"
             )
         by = operator()
-        done = journal.transition_proposal(
-            args.id,
-            frozenset({ProposalState.PENDING}),
-            ProposalState.APPROVED,
-            by,
-            "approved with plan-watcher approve",
-            now,
-        )
+        record = two_person.load(journal, args.id)
+        if record is not None and record.needed > 1:
+            try:
+                done, how = two_person.approve_by_command(journal, found, record, by, now)
+            except ValueError as exc:
+                return _fail(str(exc))
+            get_logger().info("proposal_approval_recorded", proposal_id=args.id, by=by, how=how)
+            if done is None:
+                print(how)
+                return EXIT_OK
+        else:
+            done = journal.transition_proposal(
+                args.id,
+                frozenset({ProposalState.PENDING}),
+                ProposalState.APPROVED,
+                by,
+                "approved with plan-watcher approve",
+                now,
+            )
         if done is None:
             return _fail(f"proposal {args.id} changed meanwhile; see `plan-watcher proposals`")
         get_logger().info("proposal_approved", proposal_id=args.id, plan=done.plan_name, by=by)

@@ -32,6 +32,7 @@ def rules_for(policy: Policy | None, poll: timedelta | None = None) -> PolicyRul
             auto_approve_below=policy.approval.auto_approve_below,
             auto_approve_within=policy.approval.auto_approve_within,
             by_tag=policy.approval.by_tag,
+            two_person_above=policy.approval.two_person_above,
         ),
         purchase_windows=tuple(w.window() for w in policy.purchase_windows),
         poll=poll if poll is not None else PolicyRules.poll,

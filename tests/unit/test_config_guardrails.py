@@ -121,3 +121,42 @@ def test_windows_that_can_never_open_are_refused(
     code, out, err = validate(tmp_path, _with_windows(windows))
     assert (code, out) == (2, ""), case
     assert any(line.startswith(message) for line in err.splitlines()), err
+
+
+TWO = """\
+    approval:
+      two_person_above: "50000.00 USD"
+"""
+
+
+def test_two_person_above_is_valid(tmp_path: Path) -> None:
+    code, _, err = validate(tmp_path, _with_windows(TWO))
+    assert (code, err) == (0, "")
+
+
+BROKEN_TWO = [
+    (
+        "another currency",
+        TWO.replace("USD", "EUR"),
+        "policies[0].approval.two_person_above: is in EUR but max_upfront_fee is in USD",
+    ),
+    (
+        "auto-approval above it",
+        TWO + '      auto_approve_below: "60000.00 USD"\n',
+        "policies[0].approval.auto_approve_below: 60000.00 USD is above two_person_above",
+    ),
+    (
+        "a bare number",
+        TWO.replace('"50000.00 USD"', "50000"),
+        "policies[0].approval.two_person_above",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "two", "message"), BROKEN_TWO, ids=[c for c, _, _ in BROKEN_TWO])
+def test_broken_two_person_settings_are_refused(
+    tmp_path: Path, case: str, two: str, message: str
+) -> None:
+    code, out, err = validate(tmp_path, _with_windows(two))
+    assert (code, out) == (2, ""), case
+    assert any(line.startswith(message) for line in err.splitlines()), err

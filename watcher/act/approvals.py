@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from watcher.act.approval_tags import APPROVE_TAG, REJECT_TAG, how_to_approve, take_tags
+from watcher.act import two_person
+from watcher.act.approval_tags import APPROVE_TAG, REJECT_TAG, take_tags
 from watcher.act.journal import (
     LIVE_PROPOSAL_STATES,
     IntentState,
@@ -21,7 +22,14 @@ from watcher.act.journal import (
     Proposal,
     ProposalState,
 )
+from watcher.act.proposal_texts import as_kind as _with
+from watcher.act.proposal_texts import defect as _defect
+from watcher.act.proposal_texts import expired as _expired
+from watcher.act.proposal_texts import noted as _note
+from watcher.act.proposal_texts import refused as _refused
+from watcher.act.proposal_texts import waiting as _waiting
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult
+from watcher.act.rejections import rejections_by_command_since_last_look
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.decide import PolicyRules, deadline_of
 from watcher.decide.approval import Offer, Standing, Step, Verdict, judge
@@ -29,7 +37,6 @@ from watcher.decide.text import iso, money
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
 from watcher.results import PlanResult
 
-SEEN_REJECTIONS_KEY = "proposals.rejections_seen_until"
 PENDING = frozenset({ProposalState.PENDING})
 LIVE = frozenset(LIVE_PROPOSAL_STATES)
 #: Decisions that mean a plan no longer needs the extension its proposal was for.
@@ -77,11 +84,25 @@ class ProposalDesk:
     ) -> Handled:
         """Run the proposal flow for a due plan whose policy says propose; `decision` is what
         `choose` made of this cycle's offerings."""
+        handled = self._handle(plan, rules, decision, gateway)
+        waiting = two_person.note(self.journal, handled.proposal)
+        if waiting is not None and handled.decision.kind is DecisionKind.PROPOSED:
+            handled.decision = _note(handled.decision, waiting)
+        return handled
+
+    def _handle(
+        self, plan: Plan, rules: PolicyRules, decision: Decision, gateway: SageMakerGateway
+    ) -> Handled:
         log = self.log.bind(plan=plan.name, target=plan.target)
         live = self._live.get(plan.arn)
         self._by_tag = rules.approval.by_tag  # how the texts below say to approve
         if live is not None and not self.dry_run and self._by_tag:
-            live = self._read_tags(live, plan, gateway, log)
+            two = two_person.requirement(live, rules.approval) is not None
+            live = self._read_tags(live, plan, gateway, log, two)
+        if live is not None:
+            live = two_person.checked(
+                self.journal, live, rules.approval, self.now, self.dry_run, log
+            )
         if live is None:
             rejected = self._rejected.get((plan.arn, plan.end_time))
             if rejected is not None:
@@ -120,7 +141,7 @@ class ProposalDesk:
                     " and approve it automatically" if verdict.auto else ""
                 )
                 return Handled(_note(decision, f"{prefix}dry-run: {would} ({verdict.reason})"))
-            created = self._create(plan, decision, deadline, prefix, log)
+            created = self._create(plan, rules, decision, deadline, prefix, log)
             if created is None:
                 return Handled(_note(decision, prefix + "another proposal was recorded meanwhile"))
             if not verdict.auto:
@@ -259,26 +280,20 @@ class ProposalDesk:
         into `proposals_closed`, so they are announced once."""
         if self.dry_run:
             return
-        seen = self.journal.get_setting(SEEN_REJECTIONS_KEY)
-        since = datetime.fromisoformat(seen) if seen else None
-        fresh = [
-            p
-            for p in self.journal.proposals(frozenset({ProposalState.REJECTED}))
-            if p.decided_by.startswith("cli:")
-            and p.decided_at is not None
-            and (since is None or p.decided_at > since)
-        ]
-        if not fresh:
-            return
+        fresh = rejections_by_command_since_last_look(self.journal)
         self.closed.extend(fresh)
         self.events.extend("rejected" for _ in fresh)
-        latest = max(p.decided_at for p in fresh if p.decided_at is not None)
-        self.journal.set_setting(SEEN_REJECTIONS_KEY, latest.isoformat())
 
     # --- journal and tags ---------------------------------------------------------------
 
     def _create(
-        self, plan: Plan, decision: Decision, deadline: datetime, prefix: str, log: Any
+        self,
+        plan: Plan,
+        rules: PolicyRules,
+        decision: Decision,
+        deadline: datetime,
+        prefix: str,
+        log: Any,
     ) -> Proposal | None:
         chosen = decision.chosen
         if chosen is None:  # handle() checks first; explicit, for `python -O`
@@ -299,6 +314,9 @@ class ProposalDesk:
             created_at=self.now,
             expires_at=deadline,
         )
+        needs = two_person.requirement(proposal, rules.approval)
+        if needs is not None:  # written first: a proposal must never lack its requirement
+            two_person.save(self.journal, proposal.proposal_id, needs)
         if not self.journal.add_proposal(proposal):
             return None
         self._live[plan.arn] = proposal
@@ -345,9 +363,10 @@ class ProposalDesk:
         return closed
 
     def _read_tags(
-        self, live: Proposal, plan: Plan, gateway: SageMakerGateway, log: Any
+        self, live: Proposal, plan: Plan, gateway: SageMakerGateway, log: Any, two: bool
     ) -> Proposal | None:
-        """Act on the plan's approve/reject tag for `live`; None when it was rejected."""
+        """Act on the plan's approve/reject tag for `live`; None when it was rejected. An
+        approve tag does not count when `two` people must approve (it names nobody)."""
         action = take_tags(gateway, plan.arn, live.proposal_id, log)
         if action == "reject":
             rejected = self._transition(
@@ -360,7 +379,9 @@ class ProposalDesk:
             log.info("proposal_rejected", proposal_id=live.proposal_id, by="tag")
             self.events.append("rejected")
             return None
-        if action == "approve" and live.state is ProposalState.PENDING:
+        if action == "approve" and two:
+            log.warning("proposal_tag_not_counted", proposal_id=live.proposal_id)
+        elif action == "approve" and live.state is ProposalState.PENDING:
             approved = self._transition(
                 live, PENDING, ProposalState.APPROVED, "tag", f"tag {APPROVE_TAG}"
             )
@@ -369,44 +390,3 @@ class ProposalDesk:
                 self.events.append("approved")
                 return approved
         return live
-
-
-def _with(decision: Decision, kind: DecisionKind, reason: str) -> Decision:
-    return replace(decision, kind=kind, reason=reason)
-
-
-def _defect(decision: Decision, what: str) -> Decision:
-    """An impossible state before a purchase (checked, not asserted: `python -O` strips those)."""
-    reason = f"not bought: {what} (a defect; please report it)"
-    return replace(decision, kind=DecisionKind.ERROR, chosen=None, reason=reason)
-
-
-def _note(decision: Decision, text: str) -> Decision:
-    return replace(decision, reason=f"{decision.reason}; {text}" if text else decision.reason)
-
-
-def _waiting(proposal: Proposal, by_tag: bool) -> str:
-    return (
-        f"proposal {proposal.proposal_id} is {proposal.state.value} since "
-        f"{iso(proposal.created_at)} and expires at {iso(proposal.expires_at)}; "
-        + how_to_approve(proposal.proposal_id, by_tag)
-    )
-
-
-def _refused(decision: Decision, rejected: Proposal) -> Decision:
-    at = iso(rejected.decided_at) if rejected.decided_at else "?"
-    note = f" ({rejected.note})" if rejected.note else ""
-    return replace(
-        decision,
-        kind=DecisionKind.NO_OFFERING,
-        chosen=None,
-        reason=(
-            f"proposal {rejected.proposal_id} was rejected by {rejected.decided_by} at {at}"
-            f"{note}; nothing more is proposed for this plan until its end time changes"
-        ),
-    )
-
-
-def _expired(decision: Decision, live: Proposal | None, verdict: Verdict) -> Decision:
-    which = f"proposal {live.proposal_id} expired: " if live is not None else ""
-    return replace(decision, kind=DecisionKind.EXPIRED, chosen=None, reason=which + verdict.reason)

@@ -193,6 +193,28 @@ def _check_policy(
                     "fall inside it, so it might never open for a purchase",
                 )
             )
+    two = policy.approval.two_person_above
+    if two is not None and caps and two.currency != caps[0][1].currency:
+        issues.append(
+            ConfigIssue(
+                f"{path}.approval.two_person_above",
+                f"is in {two.currency} but {caps[0][0]} is in {caps[0][1].currency}",
+            )
+        )
+    auto_below = policy.approval.auto_approve_below
+    if (
+        two is not None
+        and auto_below is not None
+        and auto_below.currency == two.currency
+        and auto_below.amount > two.amount
+    ):
+        issues.append(
+            ConfigIssue(
+                f"{path}.approval.auto_approve_below",
+                f"{auto_below} is above two_person_above {two}: what needs two people is "
+                "never approved automatically, so lower it to at most that",
+            )
+        )
     auto = policy.approval.auto_approve_below
     if auto is not None and caps and auto.currency != caps[0][1].currency:
         issues.append(

@@ -78,6 +78,11 @@ class Approval(_Section):
         description="whether the plan-watcher/approve and plan-watcher/reject tags on the "
         "plan decide proposals; false: only `plan-watcher approve` / `reject` do",
     )
+    two_person_above: MoneyAmount | None = Field(
+        default=None,
+        description="a proposal whose fee is above this needs `plan-watcher approve` by two "
+        "different people (tag approvals do not count); omit for one approval",
+    )
 
 
 def check_webhook_url(value: str) -> str:

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from watcher.decide.rules import ApprovalRules
 from watcher.decide.text import hours_text, iso, money, span
+from watcher.decide.two_person import approvals_needed
 from watcher.model import Money
 
 
@@ -58,10 +59,13 @@ def fee_ceiling(approved: Money, tolerance: Decimal) -> Money:
 
 def auto_approves(offer: Offer, deadline: datetime, now: datetime, rules: ApprovalRules) -> bool:
     """True when the policy approves `offer` by itself: a fee strictly below
-    auto_approve_below (same currency), within auto_approve_within of the deadline."""
+    auto_approve_below (same currency), within auto_approve_within of the deadline, and not
+    one that needs two approvers."""
     below = rules.auto_approve_below
     if below is None or below.currency != offer.fee.currency:
         return False
+    if approvals_needed(offer.fee, rules) > 1:
+        return False  # two people must approve it; the policy cannot stand in for them
     return now >= deadline - rules.auto_approve_within and offer.fee.amount < below.amount
 
 

@@ -29,6 +29,8 @@ class ApprovalRules:
     auto_approve_within: timedelta = timedelta(hours=6)
     #: Whether the plan's approve/reject tags count (off: only `plan-watcher approve`).
     by_tag: bool = True
+    #: Above this fee a proposal needs two distinct named approvers (watcher/decide/two_person.py).
+    two_person_above: Money | None = None
 
 
 @dataclass(frozen=True)
