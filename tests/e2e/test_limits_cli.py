@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,9 @@ def _config(tmp_path: Path, name: str, journal: str, port: int | None = None) ->
                 "name": "all",
                 "action": "extend",
                 "extend_before": "72h",
-                "extension": {"min_duration": "1d", "max_duration": "1d"},
+                # Each plan's whole need is bought at once, so a plan bought for is not due
+                # again (whatever the time of day, which moves the plans' 11:30 UTC ends).
+                "extension": {"min_duration": "1d", "max_duration": "14d"},
             }
         ],
         "safety": {"limits": LIMITS},
@@ -105,10 +108,10 @@ def test_a_daily_limit_holds_across_restarts(
         "currency": None,
         "unknown": None,
     }
-    assert limits["safety.limits.spend_per_24h"]["used"] == "18877.44"
     arns = {p["TrainingPlanName"]: p["TrainingPlanArn"] for p in _plans(sm)}
     assert sorted(len(_extensions(sm, arns[name])) for name in PLANS) == [0, 1, 1]
     assert len(_extensions(sm, arns[refused["plan_name"]])) == 0
+    assert limits["safety.limits.spend_per_24h"]["used"] == f"{_fees(sm):f}"
 
 
 def test_two_replicas_share_a_limit_and_the_daemon_exports_it(
@@ -154,10 +157,19 @@ def test_two_replicas_share_a_limit_and_the_daemon_exports_it(
     assert 'plan_watcher_safety_limit{currency="",limit="purchases_per_24h"} 2.0' in lines
     assert 'plan_watcher_safety_limit_used{currency="",limit="purchases_per_24h"} 2.0' in lines
     assert 'plan_watcher_safety_limit{currency="USD",limit="spend_per_24h"} 100000.0' in lines
-    assert 'plan_watcher_safety_limit_used{currency="USD",limit="spend_per_24h"} 18877.44' in lines
+    spent = float(_fees(sm))
+    assert (
+        f'plan_watcher_safety_limit_used{{currency="USD",limit="spend_per_24h"}} {spent}' in lines
+    )
     assert 'plan_watcher_safety_limit_used{currency="",limit="purchases_per_cycle"} 0.0' in lines
     arns = [p["TrainingPlanArn"] for p in _plans(sm)]
     assert sum(len(_extensions(sm, arn)) for arn in arns) == 2
+
+
+def _fees(sm: Any) -> Decimal:
+    """What every extension bought so far cost, from AWS's record."""
+    arns = [p["TrainingPlanArn"] for p in _plans(sm)]
+    return sum((Decimal(e["UpfrontFee"]) for a in arns for e in _extensions(sm, a)), Decimal(0))
 
 
 def _plans(sm: Any) -> list[dict[str, Any]]:
