@@ -5,6 +5,11 @@ run once per cycle and only if some plan is due; a job's immutable fields and a 
 cached across cycles; a plan's extension history is reused while its end time is unchanged and
 nothing in it is pending (a plan about to be bought for is always read afresh).
 
+A running job is linked to its plans by the `TrainingPlanArn` of its ListTrainingJobs summary,
+or, where the summary has none (AWS does not document that it is always there, and a job that
+chose its capacity through `InstancePreferences` carries no job-level plan), by
+DescribeTrainingJob (`JobFacts.plan_arns`), described once and cached while the job runs.
+
 The running jobs are kept across cycles too. A full scan of InProgress jobs pages through every
 job of the last 57 days (the status filter applies after the page limit), so it runs once an
 hour; in between, one ListTrainingJobs for the jobs modified since the last scan (a new job, or
@@ -40,11 +45,18 @@ class _History:
     extensions: list[Extension]
 
 
+@dataclass(frozen=True)
+class _Described:
+    facts: JobFacts
+    modified_at: datetime | None  # the summary's LastModifiedTime when it was described
+    at: datetime
+
+
 @dataclass
 class TargetCache:
     """What survives between cycles for one target."""
 
-    jobs: dict[str, JobFacts] = field(default_factory=dict)
+    jobs: dict[str, _Described] = field(default_factory=dict)
     tags: dict[str, tuple[datetime, dict[str, str]]] = field(default_factory=dict)
     history: dict[str, _History] = field(default_factory=dict)
     running: dict[str, JobSummary] = field(default_factory=dict)  # InProgress jobs by ARN
@@ -62,6 +74,7 @@ class Inventory:
         self.now = now
         self._jobs_by_plan: dict[str, list[JobSummary]] | None = None
         self._clusters_by_plan: dict[str, list[ClusterSummary]] | None = None
+        self._unlinked: list[str] = []  # running jobs whose plans could not be read
         self._scan_lock = threading.Lock()
 
     @property
@@ -107,12 +120,18 @@ class Inventory:
             if self._jobs_by_plan is None:
                 self._scan()
         assert self._jobs_by_plan is not None and self._clusters_by_plan is not None
+        if self._unlinked:
+            # Any of them may run on this plan: deciding without them could let it expire.
+            raise AwsError(
+                ErrorKind.OTHER,
+                "DescribeTrainingJob",
+                "UnlinkedJobs",
+                f"cannot tell which plan {len(self._unlinked)} running job(s) use: "
+                + "; ".join(self._unlinked[:5]),
+            )
         found: list[Consumer] = []
         for summary in self._jobs_by_plan.get(plan.arn, []):
-            facts = self.cache.jobs.get(summary.arn)
-            if facts is None:
-                facts = self.gateway.describe_job(summary.name)
-                self.cache.jobs[summary.arn] = facts
+            facts = self._facts(summary)
             end = facts.start + facts.max_runtime if facts.max_runtime else None
             found.append(
                 Consumer(ConsumerKind.JOB, summary.name, summary.arn, plan.arn, summary.status, end)
@@ -145,12 +164,37 @@ class Inventory:
         cache.scanned_at = self.now
         return list(cache.running.values())
 
+    def _facts(self, job: JobSummary) -> JobFacts:
+        """The job's DescribeTrainingJob facts: cached, and described again only while its
+        plan is not settled yet (nothing selected) and the job changed or an hour passed."""
+        cached = self.cache.jobs.get(job.arn)
+        if cached is not None:
+            full = self.cache.full_scan_at
+            stale = cached.modified_at != job.modified_at or (full is not None and cached.at < full)
+            if cached.facts.settled or not stale:
+                return cached.facts
+        facts = self.gateway.describe_job(job.name)
+        self.cache.jobs[job.arn] = _Described(facts, job.modified_at, self.now)
+        return facts
+
+    def _plans_of(self, job: JobSummary) -> tuple[str, ...]:
+        if job.plan_arn:
+            return (job.plan_arn,)
+        return self._facts(job).plan_arns
+
     def _scan(self) -> None:
         jobs = self._running_jobs()
         by_plan: dict[str, list[JobSummary]] = {}
+        unlinked: list[str] = []
         for job in jobs:
-            if job.plan_arn:
-                by_plan.setdefault(job.plan_arn, []).append(job)
+            try:
+                plans = self._plans_of(job)
+            except AwsError as exc:
+                unlinked.append(f"{job.name}: {exc.code}: {exc.message}")
+                continue
+            for plan_arn in plans:
+                by_plan.setdefault(plan_arn, []).append(job)
+        self._unlinked = unlinked
         running = {job.arn for job in jobs}
         for arn in [a for a in self.cache.jobs if a not in running]:
             del self.cache.jobs[arn]

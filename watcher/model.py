@@ -236,3 +236,5 @@ class Decision:
     rejected: tuple[RejectedOffering, ...] = ()
     #: True for a due plan reported not_due because it waits for a purchase window.
     window_hold: bool = False
+    #: Instances in use on the plan with no consumer found (the demand was assumed from them).
+    unattributed: int = 0

@@ -27,6 +27,7 @@ def rules_for(policy: Policy | None, poll: timedelta | None = None) -> PolicyRul
         max_fee_per_hour=ext.max_fee_per_hour,
         same_availability_zone=ext.same_availability_zone,
         max_extensions=policy.max_extensions,
+        on_unattributed_use=policy.on_unattributed_use.value,
         approval=ApprovalRules(
             fee_tolerance=policy.approval.fee_tolerance,
             auto_approve_below=policy.approval.auto_approve_below,

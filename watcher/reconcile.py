@@ -29,6 +29,7 @@ from watcher.config import Config, Mode
 from watcher.decide import (
     Need,
     PolicyRules,
+    acting_rules,
     assess_demand,
     choose,
     deadline_of,
@@ -299,6 +300,10 @@ class Reconciler:
         if isinstance(need, Decision):
             report(need, tuple(consumers))
             return
+        if need.unattributed:
+            rules = acting_rules(rules, need)
+            log = self.log.bind(plan=plan.name, target=plan.target)
+            log.warning("unattributed_use", in_use=need.unattributed, action=rules.action)
         waiting = wait_for_window(plan, rules, need, now)
         if waiting is not None:
             report(waiting, tuple(consumers))

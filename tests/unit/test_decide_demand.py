@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from watcher.decide import Need, PolicyRules, assess_demand
+import pytest
+
+from watcher.decide import (
+    Action,
+    Need,
+    PolicyRules,
+    UnattributedAction,
+    acting_rules,
+    assess_demand,
+)
 from watcher.model import Consumer, ConsumerKind, Decision, DecisionKind, Money, Plan, PlanStatus
 
 END = datetime(2025, 10, 1, 11, 30, tzinfo=UTC)
@@ -130,3 +140,36 @@ def test_odd_max_duration_is_respected() -> None:
     rules = PolicyRules(name="odd", max_duration=timedelta(days=10, hours=5))
     result = need(assess_demand(PLAN, rules, [cluster("hp")], NOW))
     assert result.duration_hours == 240
+
+
+def test_instances_in_use_with_no_consumer_found_need_min_duration() -> None:
+    busy = replace(PLAN, in_use_instances=3)
+    result = need(assess_demand(busy, replace(RULES, min_duration=timedelta(days=2)), [], NOW))
+    assert (result.duration_hours, result.unattributed, result.demand_end) == (48, 3, None)
+    assert result.reason.startswith("3 instances in use, no consumer found")
+
+
+def test_instances_in_use_beside_a_consumer_found_are_its_demand() -> None:
+    busy = replace(PLAN, in_use_instances=3)
+    result = assess_demand(busy, RULES, [job("a", END - timedelta(hours=5))], NOW)
+    assert isinstance(result, Decision) and result.kind is DecisionKind.DEMAND_COVERED
+
+
+@pytest.mark.parametrize(
+    ("action", "on_unattributed", "acted"),
+    [
+        ("extend", "extend", "extend"),
+        ("extend", "propose", "propose"),
+        ("extend", "notify", "notify"),
+        ("propose", "extend", "propose"),
+        ("notify", "propose", "notify"),
+        ("propose", "notify", "notify"),
+    ],
+)
+def test_unattributed_demand_is_acted_on_with_the_more_cautious_action(
+    action: Action, on_unattributed: UnattributedAction, acted: str
+) -> None:
+    rules = replace(RULES, action=action, on_unattributed_use=on_unattributed)
+    unattributed = Need(24, None, "3 instances in use, no consumer found", unattributed=3)
+    assert acting_rules(rules, unattributed).action == acted
+    assert acting_rules(rules, replace(unattributed, unattributed=0)).action == action

@@ -48,17 +48,26 @@ class JobSummary:
     status: str
     plan_arn: str | None
     created_at: datetime
+    #: LastModifiedTime: AWS bumps it on every status change.
+    modified_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class JobFacts:
-    """The fields of a training job that never change once it runs (cached across cycles)."""
+    """What DescribeTrainingJob says about a running job (cached across cycles).
+
+    `plan_arns` are the plans the job runs on, found in order: `ResourceConfig.TrainingPlanArn`;
+    the `InstancePreferences` entry for `SelectedInstanceType`; every plan the preferences
+    list while no type is selected yet. `settled` is False only in that last case: the link
+    can still change, so the job is described again when it changes.
+    """
 
     name: str
     arn: str
-    plan_arn: str | None
+    plan_arns: tuple[str, ...]
     start: datetime
     max_runtime: timedelta | None
+    settled: bool = True
 
 
 @dataclass(frozen=True)
@@ -273,6 +282,7 @@ def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
         status=str(item.get("TrainingJobStatus")),
         plan_arn=plan if isinstance(plan, str) and plan else None,
         created_at=utc(item.get("CreationTime"), name, "CreationTime"),
+        modified_at=_lenient_utc(item.get("LastModifiedTime")),
     )
 
 
@@ -284,8 +294,8 @@ def parse_job(item: Mapping[str, Any]) -> JobFacts:
             _ref(name, arn, fallback="training job without name"),
             "missing TrainingJobName or TrainingJobArn",
         )
-    resources = item.get("ResourceConfig") or {}
-    plan = resources.get("TrainingPlanArn") if isinstance(resources, Mapping) else None
+    resources = item.get("ResourceConfig")
+    plans, settled = _job_plans(resources if isinstance(resources, Mapping) else {})
     stopping = item.get("StoppingCondition") or {}
     runtime = stopping.get("MaxRuntimeInSeconds") if isinstance(stopping, Mapping) else None
     started = item.get("TrainingStartTime") or item.get("CreationTime")
@@ -295,10 +305,32 @@ def parse_job(item: Mapping[str, Any]) -> JobFacts:
     return JobFacts(
         name=name,
         arn=arn,
-        plan_arn=plan if isinstance(plan, str) and plan else None,
+        plan_arns=plans,
         start=utc(started, name, "TrainingStartTime"),
         max_runtime=timedelta(seconds=seconds) if seconds > 0 else None,
+        settled=settled,
     )
+
+
+def _job_plans(resources: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
+    """The plans a job's ResourceConfig puts it on, and whether that can still change."""
+    plan = _text(resources.get("TrainingPlanArn"))
+    if plan is not None:
+        return (plan,), True
+    preferences = [
+        p for p in _items(resources.get("InstancePreferences")) if isinstance(p, Mapping)
+    ]
+    selected = _text(resources.get("SelectedInstanceType"))
+    if selected is not None:
+        chosen = [p for p in preferences if p.get("InstanceType") == selected]
+        return _plan_arns(chosen), True
+    # Nothing selected yet: the job may land on any plan it lists.
+    return _plan_arns(preferences), not preferences
+
+
+def _plan_arns(preferences: list[Mapping[str, Any]]) -> tuple[str, ...]:
+    found = [_text(arn) for p in preferences for arn in _items(p.get("TrainingPlanArns"))]
+    return tuple(sorted({arn for arn in found if arn is not None}))
 
 
 def parse_cluster_summary(item: Mapping[str, Any]) -> ClusterSummary:

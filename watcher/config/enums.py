@@ -18,6 +18,14 @@ class Action(StrEnum):
     IGNORE = "ignore"
 
 
+class UnattributedUse(StrEnum):
+    """What a policy does for a plan whose instances are in use by no consumer found."""
+
+    EXTEND = "extend"
+    PROPOSE = "propose"
+    NOTIFY = "notify"
+
+
 class Prefer(StrEnum):
     CHEAPEST = "cheapest"
     SHORTEST_COVERING = "shortest_covering"

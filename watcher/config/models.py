@@ -26,7 +26,15 @@ from pydantic import (
 )
 
 from watcher.config.checks import cross_check
-from watcher.config.enums import Action, BudgetWindow, LogFormat, LogLevel, Mode, Prefer
+from watcher.config.enums import (
+    Action,
+    BudgetWindow,
+    LogFormat,
+    LogLevel,
+    Mode,
+    Prefer,
+    UnattributedUse,
+)
 from watcher.config.errors import ConfigError
 from watcher.config.operations import Approval, Lease, Notifications, Safety
 from watcher.config.values import (
@@ -174,6 +182,11 @@ class Policy(_Section):
         default=timedelta(hours=2), description="deadline = end_time - max(1h, safety_margin)"
     )
     require_demand: StrictBool = True
+    on_unattributed_use: UnattributedUse = Field(
+        default=UnattributedUse.EXTEND,
+        description="a plan with instances in use and no consumer found is never no_demand: "
+        "extend (for min_duration, as `action` says), propose or notify",
+    )
     extension: ExtensionRules = Field(default_factory=ExtensionRules)
     max_extensions: StrictInt = Field(default=10, ge=1, description="lifetime cap for one plan")
     approval: Approval = Field(

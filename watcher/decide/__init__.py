@@ -25,7 +25,17 @@ from watcher.decide.durations import (
 )
 from watcher.decide.offers import START_TOLERANCE, expected_currency, offering_problems
 from watcher.decide.pipeline import decide
-from watcher.decide.rules import Action, ApprovalRules, BudgetState, Mode, Need, PolicyRules, Prefer
+from watcher.decide.rules import (
+    Action,
+    ApprovalRules,
+    BudgetState,
+    Mode,
+    Need,
+    PolicyRules,
+    Prefer,
+    UnattributedAction,
+    acting_rules,
+)
 from watcher.decide.timing import wait_for_window
 from watcher.decide.triage import triage
 from watcher.decide.windows import deadline_of, window_start
@@ -42,6 +52,8 @@ __all__ = [
     "Need",
     "PolicyRules",
     "Prefer",
+    "UnattributedAction",
+    "acting_rules",
     "assess_demand",
     "budget_problems",
     "choose",

@@ -61,6 +61,7 @@ def choose(
             need_hours=need.duration_hours,
             chosen=chosen,
             rejected=tuple(rejected),
+            unattributed=need.unattributed,
         )
 
     if not acceptable:

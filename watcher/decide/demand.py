@@ -7,6 +7,7 @@ the caller decides which statuses count, this stage only reads `demand_end`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from watcher.decide.durations import (
@@ -55,6 +56,15 @@ def assess_demand(
     if not rules.require_demand:
         why = f"policy {rules.name} does not require demand, so it keeps the plan alive"
         return _size(plan, rules, demand_end, None, why, now)
+    if not consumers and plan.in_use_instances > 0:
+        # AWS says the plan's instances are busy but nothing found runs on it: something
+        # plan-watcher cannot see uses it. Never no_demand; keep it for min_duration.
+        why = (
+            f"{plan.in_use_instances} instances in use, no consumer found; the plan is kept "
+            f"for min_duration"
+        )
+        need = _size(plan, rules, None, hours_up(rules.min_duration), why, now)
+        return replace(need, unattributed=plan.in_use_instances) if isinstance(need, Need) else need
     if not consumers:
         return _verdict(
             plan,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from watcher.decide.choose import choose
 from watcher.decide.demand import assess_demand
-from watcher.decide.rules import BudgetState, Mode, PolicyRules
+from watcher.decide.rules import BudgetState, Mode, PolicyRules, acting_rules
 from watcher.decide.timing import wait_for_window
 from watcher.decide.triage import triage
 from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan
@@ -37,6 +37,7 @@ def decide(
     need = assess_demand(plan, rules, consumers, now)
     if isinstance(need, Decision):
         return need
+    rules = acting_rules(rules, need)
     waiting = wait_for_window(plan, rules, need, now)
     if waiting is not None:
         return waiting

@@ -7,7 +7,7 @@ YAML is shaped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -16,6 +16,8 @@ from watcher.decide.purchase_windows import PurchaseWindow
 from watcher.model import Money
 
 Action = Literal["extend", "propose", "notify", "ignore"]
+#: What to do for a plan whose instances are in use by no consumer plan-watcher can find.
+UnattributedAction = Literal["extend", "propose", "notify"]
 Prefer = Literal["cheapest", "shortest_covering", "longest_within_caps"]
 Mode = Literal["enforce", "dry-run"]
 
@@ -57,6 +59,7 @@ class PolicyRules:
     #: (poll interval + jitter), which decides the last safe cycle.
     purchase_windows: tuple[PurchaseWindow, ...] = ()
     poll: timedelta = timedelta(minutes=5, seconds=30)
+    on_unattributed_use: UnattributedAction = "extend"
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,17 @@ class Need:
     duration_hours: int
     demand_end: datetime | None
     reason: str
+    #: Instances the plan reports in use while no consumer of it was found (the need is then
+    #: min_duration, and the policy's `on_unattributed_use` may hold the purchase).
+    unattributed: int = 0
+
+
+_CAUTION = {"extend": 0, "propose": 1, "notify": 2, "ignore": 3}
+
+
+def acting_rules(rules: PolicyRules, need: Need) -> PolicyRules:
+    """The rules to act on `need` with: for demand nobody could be found for, the more
+    cautious of the policy's action and its `on_unattributed_use`."""
+    if not need.unattributed or _CAUTION[rules.on_unattributed_use] <= _CAUTION[rules.action]:
+        return rules
+    return replace(rules, action=rules.on_unattributed_use)

@@ -8,7 +8,10 @@ The rule (docs/operations.md, "Notifications"):
   condition's notice goes out when it is new for the plan: the plan had no condition, had the
   other one, or had it for a different plan end (the plan was extended meanwhile).
 - A condition is forgotten when the plan gets any other decision except `error` (an AWS
-  hiccup does not count as recovery), so if it comes back later it is told again. A plan that
+  hiccup does not count as recovery), so if it comes back later it is told again.
+- Flags (`unattributed_use`: instances in use with no consumer found) stand beside any
+  decision: each is told once per plan end, and forgotten when a decision (other than
+  `error`) no longer carries it. A plan that
   is missing from a cycle (its target was down) keeps what was remembered; a remembered plan
   end that is in the past is dropped.
 
@@ -22,7 +25,7 @@ import threading
 from datetime import datetime
 
 from watcher.model import DecisionKind
-from watcher.notify.notice import CONDITIONS, Notice, NoticeKind
+from watcher.notify.notice import CONDITIONS, FLAGS, Notice, NoticeKind
 from watcher.results import CycleResult
 
 _Seen = tuple[NoticeKind, datetime | None]
@@ -34,6 +37,7 @@ class Deduper:
 
     def __init__(self) -> None:
         self._told: dict[str, _Seen] = {}
+        self._flags: dict[tuple[str, NoticeKind], datetime | None] = {}
         self._lock = threading.Lock()
 
     def admit(self, cycle: CycleResult, notices: list[Notice]) -> list[Notice]:
@@ -43,9 +47,16 @@ class Deduper:
                 kind = result.decision.kind
                 if kind not in _CONDITION_DECISIONS and kind is not DecisionKind.ERROR:
                     self._told.pop(result.plan_arn, None)
+                if not result.decision.unattributed and kind is not DecisionKind.ERROR:
+                    self._flags.pop((result.plan_arn, NoticeKind.UNATTRIBUTED_USE), None)
             admitted: list[Notice] = []
             for notice in notices:
-                if notice.kind in CONDITIONS:
+                if notice.kind in FLAGS:
+                    key = (notice.plan_arn, notice.kind)
+                    if key in self._flags and self._flags[key] == notice.plan_end:
+                        continue
+                    self._flags[key] = notice.plan_end
+                elif notice.kind in CONDITIONS:
                     seen = (notice.kind, notice.plan_end)
                     if self._told.get(notice.plan_arn) == seen:
                         continue
@@ -58,6 +69,9 @@ class Deduper:
         for arn, (_, end) in list(self._told.items()):
             if end is not None and end < now:
                 del self._told[arn]
+        for key, end in list(self._flags.items()):
+            if end is not None and end < now:
+                del self._flags[key]
 
     def remembered(self) -> dict[str, _Seen]:
         """What is remembered now (for tests and debugging)."""

@@ -34,10 +34,13 @@ class NoticeKind(StrEnum):
     PROPOSAL_EXPIRED = "proposal_expired"
     PURCHASE_SETTLED_BOUGHT = "purchase_settled_bought"
     PURCHASE_SETTLED_NOT_BOUGHT = "purchase_settled_not_bought"
+    UNATTRIBUTED_USE = "unattributed_use"
 
 
 #: Kinds that describe a standing condition (re-found every cycle) rather than an event.
 CONDITIONS = frozenset({NoticeKind.NO_OFFERING, NoticeKind.OVER_BUDGET})
+#: Standing conditions told beside whatever the plan's decision is (once per plan end).
+FLAGS = frozenset({NoticeKind.UNATTRIBUTED_USE})
 
 _PURCHASE_KINDS = {
     PurchaseResult.BOUGHT: NoticeKind.PURCHASE_SUCCEEDED,
@@ -185,6 +188,27 @@ def _plan_notices(cycle: CycleResult, result: PlanResult) -> list[Notice]:
     decision = result.decision
     plan_end = result.plan.end_time if result.plan is not None else None
     who = f"{result.plan_name} ({result.target})"
+    if decision.unattributed:
+        summary = (
+            f"{who} has {decision.unattributed} instances in use but no training job or "
+            f"cluster using it was found; it is treated as busy (decision "
+            f"{decision.kind.value}). Find what runs on it: {decision.reason}"
+        )
+        out.append(
+            Notice(
+                NoticeKind.UNATTRIBUTED_USE,
+                plan_arn=result.plan_arn,
+                plan_name=result.plan_name,
+                target=result.target,
+                summary=_marked(cycle, summary),
+                reason=decision.reason,
+                cycle_id=cycle.cycle_id,
+                mode=cycle.mode,
+                at=cycle.started_at,
+                plan_end=plan_end,
+                deadline=decision.deadline,
+            )
+        )
     purchase = result.purchase
     offering: tuple[str, int, Money] | None = None
     if purchase is not None and purchase.result in _PURCHASE_KINDS:

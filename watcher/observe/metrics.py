@@ -220,6 +220,10 @@ class SnapshotCollector(Collector):
         consumers = gauge(
             "plan_consumers", "Consumers found on the plan (due plans only).", ["kind"]
         )
+        unattributed = gauge(
+            "plan_unattributed_instances",
+            "Instances in use on a due plan while no job or cluster using it was found.",
+        )
         for result in cycle.results:
             plan = result.plan
             if plan is None:
@@ -245,7 +249,9 @@ class SnapshotCollector(Collector):
             instances.add_metric(labels + ["available"], plan.available_instances)
             if result.consumers or result.decision.kind is not DecisionKind.NOT_DUE:
                 _consumer_counts(consumers, labels, result)
+            unattributed.add_metric(labels, result.decision.unattributed)
         yield from (end, deadline, demand, action, status, decision, instances, consumers)
+        yield unattributed
 
     def _budget_families(self, cycle: CycleResult) -> Iterator[Metric]:
         spent = GaugeMetricFamily(

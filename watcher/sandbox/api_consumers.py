@@ -41,8 +41,21 @@ def create_training_job(world: World, account: str, region: str, params: Params)
         raise in_use(f"Training job {name} already exists.")
     resources = params.get("ResourceConfig") or {}
     plan = resources.get("TrainingPlanArn")
-    if plan is not None and world.plan_by_name_or_arn(account, region, plan) is None:
-        raise validation(f"Training plan {plan} does not exist.")
+    preferences = [
+        (str(p.get("InstanceType")), str((p.get("TrainingPlanArns") or [""])[0]))
+        for p in resources.get("InstancePreferences") or []
+    ]
+    if preferences and (plan is not None or "InstanceType" in resources):
+        raise validation(
+            "InstancePreferences cannot be combined with TrainingPlanArn or InstanceType"
+        )
+    for ref in [plan, *(arn for _, arn in preferences)]:
+        if ref is not None and world.plan_by_name_or_arn(account, region, ref) is None:
+            raise validation(f"Training plan {ref} does not exist.")
+    if preferences:
+        # Placed on the first preference (the simulator has capacity for every plan).
+        resources = {**resources, "InstanceType": preferences[0][0]}
+        plan = preferences[0][1]
     runtime = (params.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     now = world.clock.now()
     world.add_job(
@@ -55,6 +68,8 @@ def create_training_job(world: World, account: str, region: str, params: Params)
             max_runtime=timedelta(seconds=runtime) if runtime else DEFAULT_RUNTIME,
             instance_type=resources.get("InstanceType", "ml.p5.48xlarge"),
             instance_count=int(resources.get("InstanceCount", 1)),
+            preferences=preferences,
+            selected_type=preferences[0][0] if preferences else None,
         )
     )
     return {"TrainingJobArn": arn}
@@ -75,7 +90,9 @@ def describe_training_job(world: World, account: str, region: str, params: Param
         "InstanceCount": job.instance_count,
         "VolumeSizeInGB": 50,
     }
-    if job.plan_arn:
+    if job.preferences:
+        resources = _preference_resources(job)
+    elif job.plan_arn:
         resources["TrainingPlanArn"] = job.plan_arn
     result: dict[str, Any] = {
         "TrainingJobName": job.name,
@@ -99,6 +116,21 @@ def describe_training_job(world: World, account: str, region: str, params: Param
     if job.failure_reason:
         result["FailureReason"] = job.failure_reason
     return result
+
+
+def _preference_resources(job: SimJob) -> dict[str, Any]:
+    """A job placed through InstancePreferences: no InstanceType and no job-level plan."""
+    resources: dict[str, Any] = {
+        "VolumeSizeInGB": 50,
+        "InstancePreferences": [
+            {"InstanceType": kind, "InstanceCount": job.instance_count, "TrainingPlanArns": [plan]}
+            for kind, plan in job.preferences
+        ],
+    }
+    if job.selected_type is not None:
+        resources["SelectedInstanceType"] = job.selected_type
+        resources["SelectedInstanceCount"] = job.instance_count
+    return resources
 
 
 def _secondary(job: SimJob) -> str:
@@ -138,7 +170,8 @@ def list_training_jobs(world: World, account: str, region: str, params: Params) 
     limit = max_results(params)
     window = jobs[offset : offset + limit]
     page = [j for j in window if all(c(j) for c in after)]
-    result: dict[str, Any] = {"TrainingJobSummaries": [_job_summary(j) for j in page]}
+    shown = world.settings.summary_plan_arn
+    result: dict[str, Any] = {"TrainingJobSummaries": [_job_summary(j, shown) for j in page]}
     if offset + limit < len(jobs):
         result["NextToken"] = encode_token(offset + limit)
     return result
@@ -158,7 +191,7 @@ def _time_filtered(jobs: list[SimJob], params: Params) -> list[SimJob]:
     return jobs
 
 
-def _job_summary(job: SimJob) -> dict[str, Any]:
+def _job_summary(job: SimJob, summary_plan_arn: str) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "TrainingJobName": job.name,
         "TrainingJobArn": job.arn,
@@ -169,7 +202,7 @@ def _job_summary(job: SimJob) -> dict[str, Any]:
     }
     if job.end_time:
         summary["TrainingEndTime"] = job.end_time
-    if job.plan_arn:
+    if job.plan_arn and not job.preferences and summary_plan_arn == "job_level":
         summary["TrainingPlanArn"] = job.plan_arn
     return summary
 

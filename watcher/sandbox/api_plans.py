@@ -26,7 +26,7 @@ def plan_arn(account: str, region: str, name: str) -> str:
 def _usage(world: World) -> dict[str, int]:
     """Instances in use per plan ARN, from one pass over jobs and clusters (a list page
     reports many plans; walking every job per plan made big worlds slow to list)."""
-    used: dict[str, int] = {}
+    used: dict[str, int] = {p.arn: p.unlisted_in_use for p in world.plans.values()}
     for job in world.jobs.values():
         if job.plan_arn and job.status == "InProgress":
             used[job.plan_arn] = used.get(job.plan_arn, 0) + job.instance_count

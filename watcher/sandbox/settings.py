@@ -35,6 +35,9 @@ class SimSettings:
     # is refused with InvalidSignatureException, as AWS does (docs/sandbox.md).
     clock_skew: timedelta = timedelta(0)
     signature_tolerance: timedelta = timedelta(minutes=5)
+    # Which ListTrainingJobs summaries carry TrainingPlanArn: jobs with a job-level plan
+    # (`job_level`; a job placed through InstancePreferences has none), or none (`never`).
+    summary_plan_arn: Literal["job_level", "never"] = "job_level"
     # ListTrainingJobs filters applied after MaxResults (the documented quirk applies to
     # StatusEquals; the others are undocumented and treated the same way by default).
     jobs_filters_after_limit: tuple[str, ...] = (

@@ -197,8 +197,10 @@ class Simulator:
         target_resources: Iterable[str] = ("training-job",),
         tags: dict[str, str] | None = None,
         market: MarketTerms | None = None,
+        unlisted_in_use: int = 0,
     ) -> str:
-        """Seed a purchased plan; its end snaps to 11:30 UTC, as every plan's does."""
+        """Seed a purchased plan; its end snaps to 11:30 UTC, as every plan's does.
+        `unlisted_in_use` instances are in use by consumers the simulator does not list."""
         now = self.clock.now()
         end = snap_to_plan_end(ends_at)
         start = starts_at or min(now - timedelta(days=1), end - timedelta(days=1))
@@ -228,6 +230,7 @@ class Simulator:
             target_resources=list(target_resources),
             tags=dict(tags or {}),
             reserved_capacity_arn=arn.replace(":training-plan/", ":reserved-capacity/"),
+            unlisted_in_use=unlisted_in_use,
         )
         self.world.add_plan_record(plan)
         return arn
@@ -244,9 +247,18 @@ class Simulator:
         instance_count: int = 1,
         instance_type: str = "ml.p5.48xlarge",
         status: str = "InProgress",
+        preferences: Iterable[tuple[str, str]] = (),
+        nothing_selected: bool = False,
     ) -> str:
-        """Seed a training job; `plan` is a plan name or ARN (or None)."""
-        plan_arn = self._seeded_plan_arn(plan, account, region)
+        """Seed a training job; `plan` is a plan name or ARN (or None). With `preferences`
+        ((instance type, plan name or ARN), as `InstancePreferences`) and no `plan`, the job
+        names no plan at job level and runs on its first preference's plan, or, with
+        `nothing_selected`, has not been placed yet."""
+        placed = [(kind, self._seeded_plan_arn(ref, account, region)) for kind, ref in preferences]
+        chosen = placed[0] if placed and not nothing_selected else None
+        plan_arn = self._seeded_plan_arn(plan, account, region) if plan else None
+        if chosen is not None:
+            instance_type, plan_arn = chosen[0], chosen[1]
         start = started_at or self.clock.now()
         arn = api_consumers.job_arn(account, region, name)
         job = SimJob(
@@ -259,6 +271,8 @@ class Simulator:
             instance_type=instance_type,
             instance_count=instance_count,
             status=status,
+            preferences=[(kind, str(arn)) for kind, arn in placed],
+            selected_type=chosen[0] if chosen else None,
         )
         if status != "InProgress":
             job.end_time = start

@@ -86,6 +86,9 @@ class SimPlan:
     tags: dict[str, str]
     reserved_capacity_arn: str
     extensions: list[SimExtension] = field(default_factory=list)
+    # Instances in use by consumers the simulator does not list (InUseInstanceCount counts
+    # them while the plan is Active).
+    unlisted_in_use: int = 0
 
     def counted_extensions(self, settings: SimSettings) -> list[SimExtension]:
         if settings.end_time_moves == "on_payment":
@@ -157,6 +160,11 @@ class SimJob:
     status: str = "InProgress"
     end_time: datetime | None = None
     failure_reason: str | None = None
+    # Capacity chosen through ResourceConfig.InstancePreferences: (instance type, plan ARN)
+    # per preference, and the type selected (None: nothing selected yet). `plan_arn` is then
+    # the selected preference's plan, and the job names no plan at job level.
+    preferences: list[tuple[str, str]] = field(default_factory=list)
+    selected_type: str | None = None
 
     @property
     def runtime_end(self) -> datetime:
