@@ -194,21 +194,7 @@ def _plan_notices(cycle: CycleResult, result: PlanResult) -> list[Notice]:
             f"cluster using it was found; it is treated as busy (decision "
             f"{decision.kind.value}). Find what runs on it: {decision.reason}"
         )
-        out.append(
-            Notice(
-                NoticeKind.UNATTRIBUTED_USE,
-                plan_arn=result.plan_arn,
-                plan_name=result.plan_name,
-                target=result.target,
-                summary=_marked(cycle, summary),
-                reason=decision.reason,
-                cycle_id=cycle.cycle_id,
-                mode=cycle.mode,
-                at=cycle.started_at,
-                plan_end=plan_end,
-                deadline=decision.deadline,
-            )
-        )
+        out.append(_about(cycle, result, NoticeKind.UNATTRIBUTED_USE, summary))
     purchase = result.purchase
     offering: tuple[str, int, Money] | None = None
     if purchase is not None and purchase.result in _PURCHASE_KINDS:
@@ -238,26 +224,35 @@ def _plan_notices(cycle: CycleResult, result: PlanResult) -> list[Notice]:
         summary = f"{who} needs {_offer(refused)}, which {refuser} refuses: {decision.reason}"
     else:
         return out
-    offering_id, hours, fee = offering if offering is not None else (None, None, None)
-    out.append(
-        Notice(
-            kind,
-            plan_arn=result.plan_arn,
-            plan_name=result.plan_name,
-            target=result.target,
-            summary=_marked(cycle, summary),
-            reason=decision.reason,
-            cycle_id=cycle.cycle_id,
-            mode=cycle.mode,
-            at=cycle.started_at,
-            plan_end=plan_end,
-            deadline=decision.deadline,
-            offering_id=offering_id,
-            duration_hours=hours,
-            fee=fee,
-        )
-    )
+    out.append(_about(cycle, result, kind, summary, offering))
     return out
+
+
+def _about(
+    cycle: CycleResult,
+    result: PlanResult,
+    kind: NoticeKind,
+    summary: str,
+    offering: tuple[str, int, Money] | None = None,
+) -> Notice:
+    """A notice about one plan's result, with its decision's reason and deadline."""
+    offering_id, hours, fee = offering if offering is not None else (None, None, None)
+    return Notice(
+        kind,
+        plan_arn=result.plan_arn,
+        plan_name=result.plan_name,
+        target=result.target,
+        summary=_marked(cycle, summary),
+        reason=result.decision.reason,
+        cycle_id=cycle.cycle_id,
+        mode=cycle.mode,
+        at=cycle.started_at,
+        plan_end=result.plan.end_time if result.plan is not None else None,
+        deadline=result.decision.deadline,
+        offering_id=offering_id,
+        duration_hours=hours,
+        fee=fee,
+    )
 
 
 def _marked(cycle: CycleResult, summary: str) -> str:
