@@ -1,10 +1,13 @@
 # syntax=docker/dockerfile:1
 # plan-watcher container image. Two stages:
-#   builder  builds the plan-watcher wheel and a wheelhouse of its runtime dependencies
-#            (no extras: the sandbox's moto and the dev tools never reach the image);
+#   builder  builds the plan-watcher wheel and downloads the runtime dependencies exactly as
+#            requirements.lock pins them, each file checked against its hash (no extras: the
+#            sandbox's moto and the dev tools never reach the image);
 #   runtime  a fresh venv with only that wheelhouse installed, run as a fixed non-root user.
-# tests/e2e/test_container_install.py repeats the runtime install step outside Docker.
+# `make image-test` builds and runs it; tests/e2e/test_container_install.py repeats the
+# install steps outside a container.
 # Both stages must use the same Python: the wheelhouse holds compiled (cp3XX) wheels.
+# PYTHON_IMAGE takes a digest too (docs/deployment.md): python:3.12.8-slim-bookworm@sha256:...
 ARG PYTHON_IMAGE=python:3.12.8-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
@@ -13,12 +16,15 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m pip install --no-cache-dir build==1.2.2.post1
-# Only what the wheel is built from; .dockerignore keeps the rest of the tree out. README.md
-# (the wheel's long description) is left out on purpose: an image needs none.
-COPY pyproject.toml ./
+# Only what the wheel is built from and the lock; .dockerignore keeps the rest of the tree
+# out. README.md (the wheel's long description) is left out on purpose: an image needs none.
+COPY pyproject.toml requirements.lock ./
 COPY watcher/ ./watcher/
-RUN python -m build --wheel --outdir /dist \
-    && python -m pip wheel --no-cache-dir --wheel-dir /wheelhouse /dist/*.whl
+# Wheels only: a wheel built here from a source archive would not match the lock's hashes.
+RUN python -m build --wheel --outdir /wheelhouse \
+    && python -m pip download --no-cache-dir --require-hashes --only-binary=:all: \
+        --dest /wheelhouse -r requirements.lock \
+    && cp requirements.lock /wheelhouse/
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG UID=10001
@@ -42,12 +48,16 @@ RUN groupadd --system --gid "${GID}" plan-watcher \
         --home-dir /var/lib/plan-watcher --shell /usr/sbin/nologin plan-watcher \
     && install -d -o "${UID}" -g "${GID}" -m 0750 /var/lib/plan-watcher \
     && install -d -m 0755 /etc/plan-watcher
-# The runtime install: a fresh venv, the wheel and its dependencies from the builder's
-# wheelhouse, nothing from the network. The wheelhouse is bind-mounted, so it leaves no layer.
+# The runtime install: a fresh venv, the locked dependencies (hashes checked again) and the
+# wheel from the builder's wheelhouse, nothing from the network; `pip check` proves the lock
+# covers what the wheel requires. The wheelhouse is bind-mounted, so it leaves no layer.
 RUN --mount=type=bind,from=builder,source=/wheelhouse,target=/wheelhouse \
     python -m venv /opt/plan-watcher \
-    && /opt/plan-watcher/bin/pip install --no-cache-dir --no-index \
-        --find-links=/wheelhouse sagemaker-plan-watcher \
+    && /opt/plan-watcher/bin/pip install --no-cache-dir --no-index --find-links=/wheelhouse \
+        --require-hashes --only-binary=:all: -r /wheelhouse/requirements.lock \
+    && /opt/plan-watcher/bin/pip install --no-cache-dir --no-index --no-deps \
+        /wheelhouse/sagemaker_plan_watcher-*.whl \
+    && /opt/plan-watcher/bin/pip check \
     && /opt/plan-watcher/bin/plan-watcher --help >/dev/null
 # The default config (one account, ambient credentials, journal on the state volume).
 # Kubernetes mounts a ConfigMap over /etc/plan-watcher; on ECS, point --config elsewhere.

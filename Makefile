@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit sandbox clean bench soak
+.PHONY: test lint typecheck unit sandbox clean bench soak image-test lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,17 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q
+
+# requirements.lock: the runtime dependencies the image installs, pinned with hashes, for
+# every platform and Python >= 3.11. Keeps existing pins; LOCK_ARGS=--upgrade takes the newest.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --output-file requirements.lock --quiet $(LOCK_ARGS)
+
+# Builds the container image from the Dockerfile on a Debian stand-in base and runs it
+# (root, mmdebstrap, podman and buildah; ~10 min): see docs/deployment.md.
+image-test: $(STAMP)
+	$(BIN)/python -m pytest -q -m image tests/image $(IMAGE_TEST_ARGS)
 
 # SANDBOX_ARGS=--speed 30000 tells the story faster.
 sandbox: $(STAMP)

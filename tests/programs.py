@@ -33,6 +33,9 @@ PROGRAMS = {
         Program("promtool", "prometheus", "the alert rules (promtool check rules, test rules)"),
         Program("prometheus", "prometheus", "a real Prometheus scraping the daemon"),
         Program("kubectl", "kubernetes-client", "the Kubernetes manifests (kubectl kustomize)"),
+        Program("mmdebstrap", "mmdebstrap", "the container image's stand-in base (image-test)"),
+        Program("podman", "podman", "the container image's build (make image-test)"),
+        Program("buildah", "buildah", "the built container image's checks (make image-test)"),
     )
 }
 
@@ -47,12 +50,19 @@ def strict() -> bool:
 def require_program(name: str) -> str:
     """The path of `name` on PATH; if absent, skip the test (or fail it, in strict mode)."""
     __tracebackhide__ = True  # report the skip at the test that asked, not here
-    program = PROGRAMS[name]
-    found = shutil.which(name)
-    if found is not None:
-        return found
-    missing.setdefault(name, program)
-    reason = f"{name} not found (Debian package {program.package})"
+    return require_programs(name)[name]
+
+
+def require_programs(*names: str) -> dict[str, str]:
+    """Paths by name; if any is absent, skip (or fail) naming every absent one."""
+    __tracebackhide__ = True
+    found = {name: shutil.which(name) for name in names}
+    absent = [PROGRAMS[name] for name, path in found.items() if path is None]
+    if not absent:
+        return {name: path for name, path in found.items() if path is not None}
+    for program in absent:
+        missing.setdefault(program.name, program)
+    reason = ", ".join(f"{p.name} not found (Debian package {p.package})" for p in absent)
     if strict():
         pytest.fail(f"{reason}; {STRICT_VARIABLE} is set, so every program must be installed")
     pytest.skip(reason)

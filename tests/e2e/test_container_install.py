@@ -1,9 +1,10 @@
-"""The image's install step, outside Docker (there is no engine on the build machines).
+"""The image's install steps, outside a container (`make image-test` builds the image itself).
 
 Repeats the Dockerfile's two stages with the same commands: build the wheel from exactly
-what the builder stage copies, make a wheelhouse of it and its runtime dependencies, then
-install it with `--no-index` into a fresh venv. The installed `plan-watcher` must work, and
-nothing of the sandbox (moto) or the dev tools may come along.
+what the builder stage copies, download the locked runtime dependencies with their hashes
+checked, then install the lock and the wheel with `--no-index` into a fresh venv. The
+installed `plan-watcher` must work, and nothing of the sandbox (moto) or the dev tools may
+come along.
 """
 
 from __future__ import annotations
@@ -58,19 +59,27 @@ def test_runtime_install_step_gives_a_working_daemon_without_the_sandbox(tmp_pat
             )
         else:
             shutil.copy2(origin, src / source)
-    dist, wheelhouse = tmp_path / "dist", tmp_path / "wheelhouse"
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", dist, src], timeout=180)
-    (wheel,) = dist.glob("sagemaker_plan_watcher-*.whl")
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", wheelhouse, wheel])
+    wheelhouse = tmp_path / "wheelhouse"
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", wheelhouse, src], timeout=180)
+    (wheel,) = wheelhouse.glob("sagemaker_plan_watcher-*.whl")
+    lock = src / "requirements.lock"
+    _run(
+        [sys.executable, "-m", "pip", "download", "-q", "--require-hashes"]
+        + ["--only-binary=:all:", "--dest", wheelhouse, "-r", lock],
+        timeout=300,
+    )
 
     # Runtime stage: a fresh venv (no system site-packages), the wheelhouse and nothing else.
     runtime = tmp_path / "runtime"
     venv.create(runtime, with_pip=True, clear=True)
     bin_dir = runtime / "bin"
+    pip = [bin_dir / "python", "-m", "pip"]
     _run(
-        [bin_dir / "python", "-m", "pip", "install", "-q", "--no-index"]
-        + ["--find-links", wheelhouse, "sagemaker-plan-watcher"]
+        [*pip, "install", "-q", "--no-index", "--find-links", wheelhouse]
+        + ["--require-hashes", "--only-binary=:all:", "-r", lock]
     )
+    _run([*pip, "install", "-q", "--no-index", "--no-deps", wheel])
+    _run([*pip, "check"])
     installed = _run([bin_dir / "python", "-m", "pip", "list", "--format=freeze"]).lower()
     names = {line.split("==")[0] for line in installed.split()}
     assert "sagemaker-plan-watcher" in names and "boto3" in names

@@ -1,9 +1,10 @@
 """`make test` passes where none of the outside programs is installed, and says what it skipped.
 
-Every test module that names one of the programs in tests/programs.py runs again in a child
-pytest whose PATH holds everything this machine has except those programs. It must pass, and
-end with one line per program: a test that calls a program without `require_program` fails
-here with "No such file or directory" even on a machine that has them all.
+Every test module that names one of the programs in tests/programs.py (the image tests too)
+runs again in a child pytest whose PATH holds everything this machine has except those
+programs. It must pass, and end with one line per program: a test that calls a program
+without `require_program` fails here with "No such file or directory" even on a machine that
+has them all.
 """
 
 from __future__ import annotations
@@ -22,10 +23,18 @@ _NAMED = re.compile(r"require_program\(|[\"'](?:" + "|".join(map(re.escape, PROG
 
 
 def modules_naming_a_program() -> list[Path]:
+    """Test modules that name a program, or whose directory's conftest.py does."""
+    tests = REPO / "tests"
+    by_conftest = [
+        c.parent
+        for c in tests.rglob("conftest.py")
+        if c.parent != tests and _NAMED.search(c.read_text())
+    ]
     return sorted(
         path
-        for path in (REPO / "tests").rglob("test_*.py")
-        if path != HERE and _NAMED.search(path.read_text())
+        for path in tests.rglob("test_*.py")
+        if path != HERE
+        and (_NAMED.search(path.read_text()) or any(d in path.parents for d in by_conftest))
     )
 
 
@@ -50,12 +59,12 @@ def test_the_suite_passes_and_names_what_it_skipped_without_outside_programs(
 ) -> None:
     modules = modules_naming_a_program()
     # The modules known to drive outside programs must be among them (the pattern works).
-    for known in ("test_prometheus_rules.py", "test_prometheus_scrape.py"):
+    for known in ("test_prometheus_rules.py", "test_prometheus_scrape.py", "test_image.py"):
         assert any(m.name == known for m in modules), known
     env = {k: v for k, v in os.environ.items() if k != STRICT_VARIABLE}
     env["PATH"] = path_without_programs(tmp_path / "bin")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "image or not image"]
         + [str(m) for m in modules],
         cwd=REPO,
         env=env,

@@ -97,16 +97,34 @@ def test_two_stages_on_one_pinned_python_image() -> None:
     default = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", TEXT, re.MULTILINE)
     assert default, "the base image is set once, in ARG PYTHON_IMAGE"
     image = default.group(1)
-    assert re.fullmatch(r"python:3\.(1[1-9])\.\d+-slim(-\w+)?", image), image
+    assert re.fullmatch(r"python:3\.(1[1-9])\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", image), image
     froms = [rest for kw, rest in instructions(TEXT) if kw == "FROM"]
     assert froms == ["${PYTHON_IMAGE} AS builder", "${PYTHON_IMAGE} AS runtime"]
 
 
-def test_runtime_installs_only_the_wheelhouse_without_extras() -> None:
-    runs = " ".join(rest for kw, rest in RUNTIME if kw == "RUN")
-    assert "--no-index" in runs and "sagemaker-plan-watcher" in runs
-    assert "[" not in runs.split("sagemaker-plan-watcher", 1)[1].split()[0], "no extras"
-    for banned in ("moto", "sandbox", "pytest", "hypothesis", "-e ", "requirements"):
+def test_builder_downloads_the_lock_with_hashes() -> None:
+    runs = " ".join(" ".join(rest for kw, rest in STAGES["builder"] if kw == "RUN").split())
+    assert "pip download" in runs and "-r requirements.lock" in runs
+    assert "--require-hashes" in runs and "--only-binary=:all:" in runs
+    assert "requirements.lock" in builder_copy_sources(TEXT)
+
+
+def test_runtime_installs_only_the_locked_wheelhouse_without_extras() -> None:
+    runs = " ".join(" ".join(rest for kw, rest in RUNTIME if kw == "RUN").split())
+    assert "--no-index" in runs and "--require-hashes" in runs
+    assert "-r /wheelhouse/requirements.lock" in runs
+    # The plan-watcher wheel itself: its file, no extras, no dependency resolution of its own.
+    assert "--no-deps /wheelhouse/sagemaker_plan_watcher-*.whl" in runs
+    assert "pip check" in runs
+    for banned in (
+        "moto",
+        "sandbox",
+        "pytest",
+        "hypothesis",
+        "-e ",
+        "[",
+        "--find-links=/wheelhouse s",
+    ):
         assert banned not in runs, f"runtime install mentions {banned!r}"
     every_instruction = " ".join(rest for _, rest in instructions(TEXT))
     assert "curl" not in every_instruction and "wget" not in every_instruction
