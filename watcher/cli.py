@@ -140,6 +140,20 @@ def cmd_history(args: argparse.Namespace) -> int:
     return run_history(config, output_format(args))
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from watcher.cli_explain import run_explain
+
+    config = load_config_or_report(args)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    return run_explain(config, args.plan, args.target, output_format(args))
+
+
+def _plan_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("plan", metavar="PLAN", help="the training plan's name or ARN")
+    sub.add_argument("--target", metavar="NAME", help="the target, if the name is in several")
+
+
 def _ops(name: str) -> Handler:
     """A handler from watcher/cli_ops.py, imported when the command runs."""
 
@@ -186,6 +200,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("plan", "one cycle with every purchase suppressed", cmd_plan, output=True),
     Command("validate", "check the config offline (no AWS calls)", cmd_validate),
     Command("history", "extension history and spend per plan", cmd_history, output=True),
+    Command(
+        "explain",
+        "everything behind one plan's decision; buys and writes nothing",
+        cmd_explain,
+        output=True,
+        arguments=(_plan_arguments,),
+    ),
     Command("sandbox", "run against the embedded simulator, no AWS needed", cmd_sandbox),
     Command(
         "proposals",
