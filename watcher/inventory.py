@@ -134,7 +134,15 @@ class Inventory:
             facts = self._facts(summary)
             end = facts.start + facts.max_runtime if facts.max_runtime else None
             found.append(
-                Consumer(ConsumerKind.JOB, summary.name, summary.arn, plan.arn, summary.status, end)
+                Consumer(
+                    ConsumerKind.JOB,
+                    summary.name,
+                    summary.arn,
+                    plan.arn,
+                    summary.status,
+                    end,
+                    started=facts.start,
+                )
             )
         for cluster in self._clusters_by_plan.get(plan.arn, []):
             found.append(

@@ -102,6 +102,15 @@ def _frozen_tags(tags: Mapping[str, str] | None) -> Mapping[str, str]:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """One of a plan's reserved capacities (`ReservedCapacitySummaries`)."""
+
+    start: datetime
+    end: datetime
+    zone: str | None
+
+
+@dataclass(frozen=True)
 class Plan:
     """One training plan as AWS reports it."""
 
@@ -119,10 +128,23 @@ class Plan:
     availability_zones: tuple[str, ...] = ()
     target_resources: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=lambda: _frozen_tags(None))
+    #: The reserved capacities whose times could be read, in time order.
+    capacities: tuple[Capacity, ...] = ()
 
     @property
     def currency(self) -> str | None:
         return self.upfront_fee.currency if self.upfront_fee else None
+
+    @property
+    def end_zones(self) -> tuple[str, ...]:
+        """The zones of the reserved capacity the plan ends with, where an extension carries
+        its work on (an extension in another zone is a capacity of its own, and the work has
+        to move); every zone of the plan when no capacity with a zone has readable times."""
+        zoned = [c for c in self.capacities if c.zone]
+        if not zoned:
+            return self.availability_zones
+        last = max(c.end for c in zoned)
+        return tuple(sorted({c.zone for c in zoned if c.end == last and c.zone}))
 
 
 class ConsumerKind(StrEnum):
@@ -140,6 +162,8 @@ class Consumer:
     plan_arn: str
     status: str
     demand_end: datetime | None
+    #: When a job started running (its demand end is reckoned from it).
+    started: datetime | None = None
 
 
 #: Extension statuses that mean the purchase went through (AWS's documented values).

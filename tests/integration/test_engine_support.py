@@ -169,3 +169,16 @@ def no_retry_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     from botocore.retries import standard
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+
+
+def buy_offering(sm: Any, plan_arn: str, hours: int, start: datetime, zone: str) -> None:
+    """Buy, as a person would in the console, the offering that starts at `start` in `zone`."""
+    found = sm.search_training_plan_offerings(TrainingPlanArn=plan_arn, DurationHours=hours)
+    [offer] = [
+        o
+        for o in found["TrainingPlanExtensionOfferings"]
+        if o["StartDate"] == start and o["AvailabilityZone"] == zone
+    ]
+    sm.extend_training_plan(
+        TrainingPlanExtensionOfferingId=offer["TrainingPlanExtensionOfferingId"]
+    )

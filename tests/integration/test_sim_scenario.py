@@ -247,3 +247,31 @@ def test_a_scenario_sets_the_undocumented_timings_and_the_bad_answers() -> None:
                 }
             }
         )
+
+
+def test_a_scenario_seeds_failed_ultraserver_and_busy_plans(clock: ManualClock) -> None:
+    scenario = parse_scenario(
+        {
+            "settings": {"summary_plan_arn": "never", "pending_counts_toward_runtime": True},
+            "plans": [
+                {"name": "broken", "ends_in": "2d", "failed": True},
+                {"name": "busy", "ends_in": "2d", "unlisted_in_use": 2},
+                {
+                    "name": "gb200",
+                    "ends_in": "2d",
+                    "instance_count": 18,
+                    "ultraserver_type": "ml.u-p6e-gb200x72",
+                    "ultraserver_count": 1,
+                },
+            ],
+        }
+    )
+    assert scenario.settings.summary_plan_arn == "never"
+    sim = scenario.simulator(clock)
+    scenario.seed(sim)
+    assert sim.plan("broken").failed
+    assert sim.plan("busy").unlisted_in_use == 2
+    assert (sim.plan("gb200").ultraserver_type, sim.plan("gb200").ultraserver_count) == (
+        "ml.u-p6e-gb200x72",
+        1,
+    )

@@ -11,6 +11,7 @@ import pytest
 from watcher.decide import BudgetState, Need, PolicyRules, choose, decide
 from watcher.decide.rules import Mode
 from watcher.model import (
+    Capacity,
     Consumer,
     ConsumerKind,
     Decision,
@@ -260,3 +261,21 @@ def test_decide_runs_every_stage_to_a_purchase() -> None:
 
 
 NEED_60H = timedelta(hours=60)
+
+
+def test_the_same_zone_is_the_zone_the_plan_ends_in() -> None:
+    """Extended before in us-east-1b, the plan lists both zones; only us-east-1b carries on."""
+    start = END - timedelta(days=14)
+    moved = replace(
+        PLAN,
+        availability_zones=("us-east-1a", "us-east-1b"),
+        capacities=(
+            Capacity(start, END - timedelta(days=1), "us-east-1a"),
+            Capacity(END - timedelta(days=1), END, "us-east-1b"),
+        ),
+    )
+    decision = run(
+        [offer("a", 72, "90.00"), offer("b", 72, "100.00", zone="us-east-1b")], plan=moved
+    )
+    assert decision.chosen is not None and decision.chosen.offering_id == "b"
+    assert "not the zone the plan ends in (us-east-1b)" in reason_for(decision, "a")

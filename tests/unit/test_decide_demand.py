@@ -15,7 +15,17 @@ from watcher.decide import (
     acting_rules,
     assess_demand,
 )
-from watcher.model import Consumer, ConsumerKind, Decision, DecisionKind, Money, Plan, PlanStatus
+from watcher.decide.demand import pushed_by_pauses
+from watcher.model import (
+    Capacity,
+    Consumer,
+    ConsumerKind,
+    Decision,
+    DecisionKind,
+    Money,
+    Plan,
+    PlanStatus,
+)
 
 END = datetime(2025, 10, 1, 11, 30, tzinfo=UTC)
 NOW = END - timedelta(hours=48)
@@ -173,3 +183,43 @@ def test_unattributed_demand_is_acted_on_with_the_more_cautious_action(
     unattributed = Need(24, None, "3 instances in use, no consumer found", unattributed=3)
     assert acting_rules(rules, unattributed).action == acted
     assert acting_rules(rules, replace(unattributed, unattributed=0)).action == action
+
+
+def _capacities(*spans: tuple[datetime, datetime, str]) -> Plan:
+    return replace(PLAN, capacities=tuple(Capacity(a, b, z) for a, b, z in spans))
+
+
+START = END - timedelta(days=14)
+
+
+def test_a_job_counts_the_wait_between_two_capacities() -> None:
+    plan = _capacities((START, END - timedelta(days=3), "a"), (END - timedelta(days=2), END, "a"))
+    running = replace(job("a", END - timedelta(days=2, hours=6)), started=START)
+    pushed = pushed_by_pauses(plan, running)
+    # Stopped 30 minutes before the first capacity ends, back when the second starts.
+    assert pushed.demand_end == END - timedelta(days=2, hours=6) + timedelta(days=1, minutes=30)
+
+
+def test_a_job_waits_where_the_plan_moves_to_another_zone_but_not_where_it_carries_on() -> None:
+    moved = _capacities((START, END - timedelta(days=1), "a"), (END - timedelta(days=1), END, "b"))
+    kept = _capacities((START, END - timedelta(days=1), "a"), (END - timedelta(days=1), END, "a"))
+    running = replace(job("a", END - timedelta(hours=6)), started=START)
+    assert pushed_by_pauses(moved, running).demand_end == END - timedelta(hours=5, minutes=30)
+    assert pushed_by_pauses(kept, running) == running
+
+
+def test_pauses_before_a_job_started_or_after_it_ends_do_not_count() -> None:
+    plan = _capacities((START, END - timedelta(days=3), "a"), (END - timedelta(days=2), END, "a"))
+    late = replace(job("late", END - timedelta(hours=6)), started=END - timedelta(days=2))
+    early = replace(job("early", END - timedelta(days=4)), started=START)
+    assert pushed_by_pauses(plan, late) == late
+    assert pushed_by_pauses(plan, early) == early
+    assert pushed_by_pauses(plan, cluster("c")) == cluster("c")
+
+
+def test_the_need_counts_the_wait_and_says_so() -> None:
+    plan = _capacities((START, END - timedelta(days=3), "a"), (END - timedelta(days=2), END, "a"))
+    running = replace(job("a", END - timedelta(hours=2)), started=START)
+    result = need(assess_demand(plan, RULES, [running], NOW))
+    assert result.duration_hours == 24
+    assert "counting 1d 30m back in Pending between reserved capacities" in result.reason

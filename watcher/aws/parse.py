@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from watcher.model import Extension, ExtensionOffering, Money, Plan, PlanStatus
+from watcher.model import Capacity, Extension, ExtensionOffering, Money, Plan, PlanStatus
 
 _PLAIN_FEE = re.compile(r"[0-9]+(\.[0-9]+)?")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -182,6 +182,16 @@ def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) 
         for rc in _items(item.get("ReservedCapacitySummaries"))
         if isinstance(rc, Mapping)
     ]
+    capacities = sorted(
+        (
+            Capacity(start, end, _text(rc.get("AvailabilityZone")))
+            for rc in _items(item.get("ReservedCapacitySummaries"))
+            if isinstance(rc, Mapping)
+            and (start := _lenient_utc(rc.get("StartTime"))) is not None
+            and (end := _lenient_utc(rc.get("EndTime"))) is not None
+        ),
+        key=lambda c: (c.start, c.end),
+    )
     return Plan(
         arn=arn,
         name=name,
@@ -197,6 +207,7 @@ def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) 
         availability_zones=zones,
         target_resources=tuple(str(t) for t in _items(item.get("TargetResources"))),
         tags=dict(tags or {}),
+        capacities=tuple(capacities),
     )
 
 

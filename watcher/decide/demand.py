@@ -48,8 +48,11 @@ def assess_demand(
     """no_demand, demand_covered, or the Need (in hours AWS sells) for a due plan.
 
     With `require_demand` false the plan is kept alive whatever its consumers do, so the need
-    is always `max_duration` and demand never stops an extension.
+    is always `max_duration` and demand never stops an extension. A job's end counts the time
+    it waits between the plan's reserved capacities (`pushed_by_pauses`).
     """
+    unpushed = {c.arn: c.demand_end for c in consumers}
+    consumers = [pushed_by_pauses(plan, c) for c in consumers]
     demand_end = latest_demand_end(consumers)
     unbounded = sorted(f"{c.kind.value} {c.name}" for c in consumers if c.demand_end is None)
 
@@ -99,12 +102,41 @@ def assess_demand(
             demand_end,
         )
     wanted = hours_up(needed_until - plan.end_time)
+    paused = ""
+    before = unpushed.get(latest.arn)
+    if before is not None and latest.demand_end is not None and latest.demand_end > before:
+        waits = span(latest.demand_end - before)
+        paused = f", counting {waits} back in Pending between reserved capacities"
     why = (
-        f"{latest.kind.value} {latest.name} may run until {iso(latest_end)}, and "
+        f"{latest.kind.value} {latest.name} may run until {iso(latest_end)}{paused}, and "
         f"SageMaker stops it {cutoff} before the plan ends ({iso(plan.end_time)}): the plan "
         f"must last {span(needed_until - plan.end_time)} longer"
     )
     return _size(plan, rules, demand_end, wanted, why, now)
+
+
+def pushed_by_pauses(plan: Plan, consumer: Consumer) -> Consumer:
+    """A job with its end moved by the time it waits in Pending between the plan's reserved
+    capacities: where one ends (SageMaker stops the job 30 minutes before) and the next starts
+    later, or in another zone, the job waits, and AWS does not say that the wait counts toward
+    its MaxRuntimeInSeconds. Counting it can only keep the plan longer, never shorter."""
+    if consumer.kind is not ConsumerKind.JOB or consumer.demand_end is None:
+        return consumer
+    if consumer.started is None:
+        return consumer
+    end = consumer.demand_end
+    capacities = sorted(plan.capacities, key=lambda c: (c.start, c.end))
+    for before, after in zip(capacities, capacities[1:], strict=False):
+        stop = before.end - STOP_BEFORE_END[ConsumerKind.JOB]
+        moves = after.start > before.end or (
+            after.start == before.end and after.zone != before.zone
+        )
+        if stop <= consumer.started or not moves:
+            continue
+        if stop >= end:
+            break
+        end += after.start - stop
+    return replace(consumer, demand_end=end)
 
 
 def _size(

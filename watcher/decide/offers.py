@@ -77,13 +77,15 @@ def offering_problems(
     problems.extend(_cap_problems(offering, rules))
 
     if rules.same_availability_zone:
-        zones = plan.availability_zones
+        # The zone the plan ends in: an extension anywhere else is a capacity of its own, and
+        # the work running at the end would have to move to use it.
+        zones = plan.end_zones
         if not zones:
             problems.append("same_availability_zone is set but the plan reports no zone")
         elif offering.availability_zone not in zones:
             problems.append(
-                f"availability zone {offering.availability_zone or 'unknown'} is not the plan's "
-                f"({', '.join(zones)})"
+                f"availability zone {offering.availability_zone or 'unknown'} is not the zone "
+                f"the plan ends in ({', '.join(zones)})"
             )
     return problems
 

@@ -24,8 +24,19 @@ def job_arn(account: str, region: str, name: str) -> str:
     return f"arn:aws:sagemaker:{region}:{account}:training-job/{name}"
 
 
-def cluster_arn(account: str, region: str, name: str) -> str:
-    return f"arn:aws:sagemaker:{region}:{account}:cluster/{name}"
+def cluster_arn(world: World, account: str, region: str) -> str:
+    """A new cluster's ARN: it ends in a 12-character id, not the cluster's name (botocore's
+    pattern is `cluster/[a-z0-9]{12}`)."""
+    return f"arn:aws:sagemaker:{region}:{account}:cluster/{world.next_id('c')[-12:]}"
+
+
+def _live_cluster(world: World, account: str, region: str, name: str) -> SimCluster | None:
+    found = (
+        c
+        for c in world.clusters.values()
+        if c.name == name and not c.deleted and _owned(c.arn, account, region)
+    )
+    return next(found, None)
 
 
 def _owned(arn: str, account: str, region: str) -> bool:
@@ -134,6 +145,8 @@ def _preference_resources(job: SimJob) -> dict[str, Any]:
 
 
 def _secondary(job: SimJob) -> str:
+    if job.resume_at is not None:
+        return "Pending"  # back in the queue between two reserved capacities
     return {"InProgress": "Training", "Completed": "Completed", "Failed": "Failed"}.get(
         job.status, job.status
     )
@@ -211,9 +224,9 @@ def create_cluster(world: World, account: str, region: str, params: Params) -> A
     name = params.get("ClusterName")
     if not isinstance(name, str) or not name:
         raise validation("ClusterName is required")
-    arn = cluster_arn(account, region, name)
-    if arn in world.clusters and not world.clusters[arn].deleted:
+    if _live_cluster(world, account, region, name) is not None:
         raise in_use(f"Cluster {name} already exists.")
+    arn = cluster_arn(world, account, region)
     groups = []
     for spec in params.get("InstanceGroups") or []:
         plan = spec.get("TrainingPlanArn")
@@ -235,8 +248,11 @@ def create_cluster(world: World, account: str, region: str, params: Params) -> A
 
 def _cluster(world: World, account: str, region: str, ref: Any) -> SimCluster:
     ref = str(ref)
-    arn = ref if ref.startswith("arn:") else cluster_arn(account, region, ref)
-    cluster = world.clusters.get(arn)
+    if ref.startswith("arn:"):
+        cluster = world.clusters.get(ref)
+        cluster = cluster if cluster is not None and _owned(ref, account, region) else None
+    else:
+        cluster = _live_cluster(world, account, region, ref)
     if cluster is None or cluster.deleted:
         raise not_found(f"Cluster {ref} not found.")
     return cluster

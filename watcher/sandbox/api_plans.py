@@ -28,7 +28,7 @@ def _usage(world: World) -> dict[str, int]:
     reports many plans; walking every job per plan made big worlds slow to list)."""
     used: dict[str, int] = {p.arn: p.unlisted_in_use for p in world.plans.values()}
     for job in world.jobs.values():
-        if job.plan_arn and job.status == "InProgress":
+        if job.plan_arn and job.status == "InProgress" and job.resume_at is None:
             used[job.plan_arn] = used.get(job.plan_arn, 0) + job.instance_count
     for cluster in world.clusters.values():
         if cluster.deleted:
@@ -59,22 +59,27 @@ def plan_summary(
         )
         if now < plan.payment_at:
             seg_status = "Pending"
+        if plan.failed:
+            seg_status = "Failed"
         seg_hours, seg_minutes = hours_minutes(seg.end - seg.start)
-        capacities.append(
-            {
-                "ReservedCapacityArn": f"{plan.reserved_capacity_arn}-{index}",
-                "ReservedCapacityType": "Instance",
-                "InstanceType": plan.instance_type,
-                "TotalInstanceCount": plan.instance_count,
-                "Status": seg_status,
-                "AvailabilityZone": plan.availability_zone,
-                "AvailabilityZoneId": plan.availability_zone_id,
-                "DurationHours": seg_hours,
-                "DurationMinutes": seg_minutes,
-                "StartTime": seg.start,
-                "EndTime": seg.end,
-            }
-        )
+        capacity: dict[str, Any] = {
+            "ReservedCapacityArn": f"{plan.reserved_capacity_arn}-{index}",
+            "ReservedCapacityType": "UltraServer" if plan.ultraserver_type else "Instance",
+            "InstanceType": plan.instance_type,
+            "TotalInstanceCount": plan.instance_count,
+            "Status": seg_status,
+            "AvailabilityZone": seg.zone,
+            "AvailabilityZoneId": seg.zone_id,
+            "DurationHours": seg_hours,
+            "DurationMinutes": seg_minutes,
+            "StartTime": seg.start,
+            "EndTime": seg.end,
+        }
+        if plan.ultraserver_type:
+            capacity["UltraServerType"] = plan.ultraserver_type
+            capacity["UltraServerCount"] = plan.ultraserver_count
+        capacities.append(capacity)
+    ultra = {"TotalUltraServerCount": plan.ultraserver_count} if plan.ultraserver_type else {}
     return {
         "TrainingPlanArn": plan.arn,
         "TrainingPlanName": plan.name,
@@ -91,6 +96,7 @@ def plan_summary(
         "InUseInstanceCount": in_use_count,
         "TargetResources": list(plan.target_resources),
         "ReservedCapacitySummaries": capacities,
+        **ultra,
     }
 
 
@@ -194,19 +200,17 @@ def _extension_offerings(world: World, plan: SimPlan, params: Params, now: datet
     offers: list[dict[str, Any]] = []
     if world.market.has_capacity(terms):
         end = plan.end_time(world.settings)
+        # Offerings continue the capacity the plan ends with, in its zone (or another).
+        zone = plan.zone_at_end(world.settings)
         price = terms.price_at(now.isoformat())
         for hours in durations:
             if hours > terms.max_duration_hours:
                 continue
             base_fee = fee_for(price, plan.instance_count, hours)
             variants = {
-                "exact": (end, plan.availability_zone, base_fee),
-                "later_start": (
-                    end + timedelta(days=1),
-                    plan.availability_zone,
-                    discounted(base_fee, "0.90"),
-                ),
-                "other_az": (end, _other_az(plan.availability_zone), discounted(base_fee, "0.95")),
+                "exact": (end, zone, base_fee),
+                "later_start": (end + timedelta(days=1), zone, discounted(base_fee, "0.90")),
+                "other_az": (end, _other_az(zone), discounted(base_fee, "0.95")),
             }
             for name in terms.variants:
                 start, zone, fee = variants[name]

@@ -20,6 +20,16 @@ class Interruption:
 
 
 @dataclass
+class Pause:
+    """A training job sent back to Pending between two reserved capacities of its plan."""
+
+    job: str
+    plan_arn: str
+    at: datetime
+    until: datetime
+
+
+@dataclass
 class Purchase:
     plan_arn: str
     offering_id: str
@@ -53,6 +63,7 @@ class Record:
 
     purchases: list[Purchase] = field(default_factory=list)
     interruptions: list[Interruption] = field(default_factory=list)
+    pauses: list[Pause] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     unanswered: list[Unanswered] = field(default_factory=list)

@@ -44,6 +44,10 @@ _ENTRY_KEYS: dict[str, tuple[set[str], set[str]]] = {
             "target_resources",
             "tags",
             "market",
+            "unlisted_in_use",
+            "failed",
+            "ultraserver_type",
+            "ultraserver_count",
         },
     ),
     "jobs": ({"name", "max_runtime"}, {"plan", "started", "account", "region", "instance_count"}),
@@ -140,6 +144,10 @@ class Scenario:
             market=(
                 terms_from_dict(plan["market"], self.market.default) if "market" in plan else None
             ),
+            unlisted_in_use=int(plan.get("unlisted_in_use", 0)),
+            failed=bool(plan.get("failed", False)),
+            ultraserver_type=plan.get("ultraserver_type"),
+            ultraserver_count=int(plan.get("ultraserver_count", 0)),
         )
 
     def _seed_job(self, sim: Simulator, origin: datetime, job: dict[str, Any], where: str) -> None:

@@ -27,6 +27,10 @@ class SimSettings:
     # Extension window, before the plan's end.
     extension_min_lead: timedelta = timedelta(hours=1)
     extension_max_lead: timedelta = timedelta(days=56)
+    # Whether the time a training job spends back in Pending between two reserved
+    # capacities counts toward its MaxRuntimeInSeconds (AWS documents only that it does not
+    # count toward MaxPendingTimeInSeconds).
+    pending_counts_toward_runtime: bool = False
     # When consumers lose their capacity, before the end of the reserved capacity.
     job_cutoff: timedelta = timedelta(minutes=30)
     cluster_cutoff: timedelta = timedelta(hours=1)

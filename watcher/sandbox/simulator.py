@@ -198,9 +198,14 @@ class Simulator:
         tags: dict[str, str] | None = None,
         market: MarketTerms | None = None,
         unlisted_in_use: int = 0,
+        failed: bool = False,
+        ultraserver_type: str | None = None,
+        ultraserver_count: int = 0,
     ) -> str:
         """Seed a purchased plan; its end snaps to 11:30 UTC, as every plan's does.
-        `unlisted_in_use` instances are in use by consumers the simulator does not list."""
+        `unlisted_in_use` instances are in use by consumers the simulator does not list; a
+        `failed` plan's purchase failed; `ultraserver_type` makes its capacity UltraServers
+        (`ultraserver_count` of them, `instance_count` instances in all)."""
         now = self.clock.now()
         end = snap_to_plan_end(ends_at)
         start = starts_at or min(now - timedelta(days=1), end - timedelta(days=1))
@@ -231,6 +236,9 @@ class Simulator:
             tags=dict(tags or {}),
             reserved_capacity_arn=arn.replace(":training-plan/", ":reserved-capacity/"),
             unlisted_in_use=unlisted_in_use,
+            failed=failed,
+            ultraserver_type=ultraserver_type,
+            ultraserver_count=ultraserver_count,
         )
         self.world.add_plan_record(plan)
         return arn
@@ -295,7 +303,7 @@ class Simulator:
         for group_name, plan, count in groups:
             plan_arn = self._seeded_plan_arn(plan, account, region)
             built.append(SimInstanceGroup(group_name, instance_type, count, plan_arn, count))
-        arn = api_consumers.cluster_arn(account, region, name)
+        arn = api_consumers.cluster_arn(self.world, account, region)
         self.world.add_cluster(
             SimCluster(
                 name=name,

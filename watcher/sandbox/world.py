@@ -2,8 +2,12 @@
 
 Everything time-dependent is settled by `settle()`, a small discrete-event loop run before
 every request: extension payments resolve, jobs complete, and consumers whose plan's capacity
-ends under them are interrupted. `record` is the simulator's own account of what happened
-(purchases, interruptions, faults), which the soak checks plan-watcher against.
+ends under them are interrupted. A training job whose reserved capacity ends while another
+one of its plan is still to come goes back to `Pending` until that one starts (between two
+capacities, or when the next one is in another zone), and the time it waits does not count
+toward its `MaxRuntimeInSeconds` (`SimSettings.pending_counts_toward_runtime`). `record`
+is the simulator's own account of what happened (purchases, interruptions, pauses, faults),
+which the soak checks plan-watcher against.
 """
 
 from __future__ import annotations
@@ -15,118 +19,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from watcher.clock import Clock
+from watcher.sandbox.capacity import Segment, SimExtension, SimPlan
 from watcher.sandbox.market import Market
-from watcher.sandbox.record import Interruption, Purchase, Record
+from watcher.sandbox.record import Interruption, Pause, Purchase, Record
 from watcher.sandbox.settings import SimSettings
-
-
-@dataclass
-class Segment:
-    start: datetime
-    end: datetime
-
-
-@dataclass
-class SimExtension:
-    offering_id: str
-    plan_arn: str
-    extended_at: datetime
-    start: datetime
-    end: datetime
-    availability_zone: str
-    availability_zone_id: str
-    duration_hours: int
-    fee: Decimal
-    currency: str
-    resolves_at: datetime
-    will_fail: bool
-    resolved: bool = False
-    # The ID AWS lists it under (SimSettings.extension_ids); the offering's by default.
-    listed_id: str = ""
-
-    def __post_init__(self) -> None:
-        self.listed_id = self.listed_id or self.offering_id
-
-    @property
-    def failed(self) -> bool:
-        return self.resolved and self.will_fail
-
-    def status(self, now: datetime) -> str:
-        if not self.resolved:
-            return "Pending"
-        if self.will_fail:
-            return "Failed"
-        if now >= self.end:
-            return "Expired"
-        return "Active" if now >= self.start else "Scheduled"
-
-    def payment_status(self) -> str:
-        if not self.resolved:
-            return "Pending"
-        return "Failed" if self.will_fail else "Completed"
-
-
-@dataclass
-class SimPlan:
-    name: str
-    arn: str
-    account: str
-    region: str
-    instance_type: str
-    instance_count: int
-    availability_zone: str
-    availability_zone_id: str
-    created_at: datetime
-    payment_at: datetime
-    start: datetime
-    base_end: datetime
-    fee: Decimal
-    currency: str
-    target_resources: list[str]
-    tags: dict[str, str]
-    reserved_capacity_arn: str
-    extensions: list[SimExtension] = field(default_factory=list)
-    # Instances in use by consumers the simulator does not list (InUseInstanceCount counts
-    # them while the plan is Active).
-    unlisted_in_use: int = 0
-
-    def counted_extensions(self, settings: SimSettings) -> list[SimExtension]:
-        if settings.end_time_moves == "on_payment":
-            return [e for e in self.extensions if e.resolved and not e.will_fail]
-        return [e for e in self.extensions if not e.failed]
-
-    def segments(self, settings: SimSettings) -> list[Segment]:
-        spans = [Segment(self.start, self.base_end)]
-        spans += [Segment(e.start, e.end) for e in self.counted_extensions(settings)]
-        spans.sort(key=lambda s: s.start)
-        merged: list[Segment] = []
-        for span in spans:
-            if merged and span.start <= merged[-1].end:
-                merged[-1].end = max(merged[-1].end, span.end)
-            else:
-                merged.append(Segment(span.start, span.end))
-        return merged
-
-    def end_time(self, settings: SimSettings) -> datetime:
-        return max(s.end for s in self.segments(settings))
-
-    def capacity_end_at(self, when: datetime, settings: SimSettings) -> datetime | None:
-        """The end of the reserved capacity running at `when`, or None if there is none."""
-        for seg in self.segments(settings):
-            if seg.start <= when < seg.end:
-                return seg.end
-        return None
-
-    def status(self, now: datetime, settings: SimSettings) -> str:
-        if now < self.payment_at:
-            return "Pending"
-        segments = self.segments(settings)
-        if any(s.start <= now < s.end for s in segments):
-            return "Active"
-        return "Scheduled" if now < segments[-1].end else "Expired"
-
-    def pending_extension(self) -> SimExtension | None:
-        return next((e for e in self.extensions if not e.resolved), None)
 
 
 @dataclass
@@ -165,10 +61,15 @@ class SimJob:
     # the selected preference's plan, and the job names no plan at job level.
     preferences: list[tuple[str, str]] = field(default_factory=list)
     selected_type: str | None = None
+    # Back to Pending between two reserved capacities: since when, until when, and how long
+    # it has waited so far (added to its runtime unless pending time counts toward it).
+    paused_at: datetime | None = None
+    resume_at: datetime | None = None
+    paused_for: timedelta = timedelta(0)
 
     @property
     def runtime_end(self) -> datetime:
-        return self.start + self.max_runtime
+        return self.start + self.max_runtime + self.paused_for
 
 
 @dataclass
@@ -189,6 +90,9 @@ class SimCluster:
     groups: list[SimInstanceGroup]
     delete_at: datetime | None = None
     deleted: bool = False
+
+
+__all__ = ["Segment", "SimExtension", "SimPlan", "World"]
 
 
 class World:
@@ -300,6 +204,11 @@ class World:
         for job in self.jobs.values():
             if job.status != "InProgress":
                 continue
+            if job.resume_at is not None:
+                offer(job.resume_at, _resume_job(self, job))
+                if s.pending_counts_toward_runtime:
+                    offer(job.runtime_end, _complete(job))
+                continue
             offer(job.runtime_end, _complete(job))
             cut = self._cutoff(job.plan_arn, job.start, s.job_cutoff)
             if cut is not None:
@@ -354,13 +263,45 @@ def _complete(job: SimJob) -> _ActionFn:
 
 def _interrupt_job(world: World, job: SimJob) -> _ActionFn:
     def run(when: datetime) -> None:
-        job.status = "Failed"
-        job.end_time = when
-        job.failure_reason = (
-            "CapacityError: the training plan's reserved capacity ended while the job was running"
-        )
         assert job.plan_arn is not None
-        world.record.interruptions.append(Interruption("job", job.name, job.plan_arn, when))
+        plan = world.plans.get(job.plan_arn)
+        upcoming = plan.next_capacity_after(when, world.settings) if plan is not None else None
+        if upcoming is not None:
+            job.paused_at, job.resume_at = when, upcoming.start
+            world.record.pauses.append(Pause(job.name, job.plan_arn, when, upcoming.start))
+            return
+        _fail(world, job, when)
+
+    return run
+
+
+def _fail(world: World, job: SimJob, when: datetime) -> None:
+    job.status = "Failed"
+    job.end_time = when
+    job.paused_at = job.resume_at = None
+    job.failure_reason = (
+        "CapacityError: the training plan's reserved capacity ended while the job was running"
+    )
+    assert job.plan_arn is not None
+    world.record.interruptions.append(Interruption("job", job.name, job.plan_arn, when))
+
+
+def _resume_job(world: World, job: SimJob) -> _ActionFn:
+    def run(when: datetime) -> None:
+        assert job.plan_arn is not None and job.paused_at is not None
+        plan = world.plans.get(job.plan_arn)
+        settings = world.settings
+        if plan is None or plan.capacity_at(when, settings) is None:
+            # The capacity it waited for is gone (its payment failed): wait for a later one.
+            upcoming = plan.next_capacity_after(when, settings) if plan is not None else None
+            if upcoming is None:
+                _fail(world, job, when)
+            else:
+                job.resume_at = upcoming.start
+            return
+        if not settings.pending_counts_toward_runtime:
+            job.paused_for += when - job.paused_at
+        job.paused_at = job.resume_at = None
 
     return run
 
