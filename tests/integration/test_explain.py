@@ -196,7 +196,7 @@ def test_explain_lists_offerings_with_their_verdicts_and_the_history(
     rejected = [o for o in data["offerings"] if o["verdict"] == "rejected"]
     assert len(rejected) == 2
     assert any(
-        "availability zone us-east-1b is not the plan's" in r
+        "availability zone us-east-1b is not the zone the plan ends in" in r
         for o in rejected
         for r in o["reasons"]
     )
