@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from watcher import __version__
@@ -133,11 +134,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from watcher.commands import run_history
+    from watcher.history import Period
 
     config = load_config_or_report(args)
     if config is None:
         return EXIT_BAD_CONFIG
-    return run_history(config, output_format(args))
+    if args.since is not None and args.until is not None and args.until <= args.since:
+        print("plan-watcher: --until must be later than --since", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    return run_history(config, output_format(args), period=Period(args.since, args.until))
+
+
+def moment(text: str) -> datetime:
+    """A --since/--until value: a date (midnight UTC) or an ISO 8601 time (UTC if no zone)."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (2026-03-01) or a time (2026-03-01T09:00:00Z)"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _period_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--since", type=moment, metavar="WHEN", help="bought at or after (UTC)")
+    sub.add_argument("--until", type=moment, metavar="WHEN", help="bought before (UTC)")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -192,6 +213,7 @@ class Command:
     output: bool = False  # takes --output table|json
     dry_run: bool = False  # takes --dry-run
     arguments: tuple[Callable[[argparse.ArgumentParser], None], ...] = ()
+    formats: tuple[str, ...] = ("table", "json")  # what --output accepts
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -199,7 +221,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("once", "one reconcile cycle, acting as configured", cmd_once, True, True),
     Command("plan", "one cycle with every purchase suppressed", cmd_plan, output=True),
     Command("validate", "check the config offline (no AWS calls)", cmd_validate),
-    Command("history", "extension history and spend per plan", cmd_history, output=True),
+    Command(
+        "history",
+        "extension history and spend per plan; one row per extension for finance (csv)",
+        cmd_history,
+        output=True,
+        formats=("table", "json", "csv"),
+        arguments=(_period_arguments,),
+    ),
     Command(
         "explain",
         "everything behind one plan's decision; buys and writes nothing",
@@ -255,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         if command.output:
             sub.add_argument(
                 "--output",
-                choices=("table", "json"),
+                choices=command.formats,
                 help="result format (default: table on a terminal, json otherwise)",
             )
         if command.dry_run:

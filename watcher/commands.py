@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 from watcher.act.dynamodb_table import JournalUnavailable
 from watcher.app import build_gateways, build_reconciler, open_journal
 from watcher.aws.calls import CallCounter
-from watcher.aws.errors import AwsError
-from watcher.budgets import CoveredExtensions, earliest_window_start, spend
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
+from watcher.history import Period, gather, to_csv
 from watcher.observe.logs import configure, get_logger
-from watcher.policy_rules import needs_tags
 from watcher.report import cycle_json, render_table, wrapped
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -55,80 +51,34 @@ def run_once(
     return EXIT_FAILED if cycle.failed else EXIT_OK
 
 
-def run_history(config: Config, output: str, clock: Clock | None = None) -> int:
-    """Extension history and spend per plan, and spend per budget, read from AWS."""
+def run_history(
+    config: Config, output: str, clock: Clock | None = None, period: Period | None = None
+) -> int:
+    """Extension history and spend per plan and per budget, and one row per extension for
+    finance (`csv`, or `extensions` in JSON), read from AWS and the journal."""
     _logs_to_stderr(config)
     now = (clock or SystemClock()).now()
     journal = open_journal(config)
-    plans: list[dict[str, Any]] = []
-    covered: list[CoveredExtensions] = []
-    errors: list[str] = []
-    read_tags = needs_tags(config)
-    for name, gateway in build_gateways(config, CallCounter()).items():
-        try:
-            found, _ = gateway.list_plans()
-            for plan in sorted(found, key=lambda p: p.name):
-                extensions, unreadable = gateway.extension_history(plan.arn)
-                if unreadable:
-                    errors.append(
-                        f"{plan.name}: {len(unreadable)} unreadable extension history entries"
-                    )
-                tags = gateway.tags(plan.arn) if read_tags else {}
-                policy = config.policy_for(plan.name, tags, name)
-                covered.append(
-                    CoveredExtensions(
-                        plan.arn,
-                        policy.name if policy else None,
-                        extensions,
-                        "unreadable extension history" if unreadable else None,
-                    )
-                )
-                totals: dict[str, Decimal] = defaultdict(Decimal)
-                for ext in extensions:
-                    if ext.counts_for_spend and ext.upfront_fee is not None:
-                        totals[ext.upfront_fee.currency] += ext.upfront_fee.amount
-                plans.append(
-                    {
-                        "plan_arn": plan.arn,
-                        "plan_name": plan.name,
-                        "target": name,
-                        "status": plan.status.value,
-                        "end_time": plan.end_time.isoformat(),
-                        "extensions": [
-                            {
-                                "offering_id": e.offering_id,
-                                "extended_at": e.extended_at.isoformat() if e.extended_at else None,
-                                "duration_hours": e.duration_hours,
-                                "upfront_fee": str(e.upfront_fee.amount) if e.upfront_fee else None,
-                                "currency": e.upfront_fee.currency if e.upfront_fee else None,
-                                "status": e.status,
-                                "payment_status": e.payment_status,
-                            }
-                            for e in extensions
-                        ],
-                        "spend": {cur: str(total) for cur, total in sorted(totals.items())},
-                    }
-                )
-        except AwsError as exc:
-            errors.append(f"target {name}: {exc}")
-    intents = journal.intents_since(earliest_window_start(config.budgets, now))
-    journal.close()
-    budgets = [
-        {
-            "budget": s.budget.name,
-            "window": s.budget.window.value,
-            "limit": str(s.state.limit.amount),
-            "spent": str(s.state.spent.amount),
-            "currency": s.state.limit.currency,
-            "problem": s.problem,
+    try:
+        gateways = build_gateways(config, CallCounter())
+        found = gather(config, now, gateways, journal, period or Period())
+    finally:
+        journal.close()
+    if output == "csv":
+        sys.stdout.write(to_csv(found.rows, config.metrics.plan_labels_from_tags))
+    elif output == "json":
+        report = {
+            "plans": found.plans,
+            "budgets": found.budgets,
+            "extensions": found.rows,
+            "errors": found.errors,
         }
-        for s in (spend(b, now, covered, intents) for b in config.budgets)
-    ]
-    if output == "json":
-        print(json.dumps({"plans": plans, "budgets": budgets, "errors": errors}, indent=2))
+        print(json.dumps(report, indent=2))
     else:
-        print(_history_table(plans, budgets, errors))
-    return EXIT_FAILED if errors else EXIT_OK
+        print(_history_table(found.plans, found.budgets, found.errors))
+    for error in found.errors if output == "csv" else ():
+        print(f"plan-watcher: {error}", file=sys.stderr)
+    return EXIT_FAILED if found.errors else EXIT_OK
 
 
 def _history_table(

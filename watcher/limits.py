@@ -18,7 +18,7 @@ from watcher.decide.limits import (
     limit_states,
     window_start,
 )
-from watcher.model import Extension, Money
+from watcher.model import Extension
 
 
 def limit_rules(config: Config) -> LimitRules:
@@ -63,6 +63,6 @@ class LimitLedger:
             return []
         return limit_states(self.rules, self.last_day(now), self.this_cycle)
 
-    def count(self, plan_arn: str, offering_id: str, fee: Money, at: datetime) -> None:
+    def count(self, intent: Intent) -> None:
         """A purchase this cycle made (or may have made) counts against the per-cycle limits."""
-        self.this_cycle.append(Commitment(offering_id, plan_arn, at, fee, "journal"))
+        self.this_cycle.extend(journalled([intent]))

@@ -20,6 +20,7 @@ from watcher.act.approvals import ProposalDesk
 from watcher.act.checkout import checkout, reserve
 from watcher.act.journal import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
 from watcher.act.purchase import PurchaseResult, Settlement, held_plans, resolve
+from watcher.act.purchase_notes import note_purchase
 from watcher.act.valves import Valves
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
@@ -34,9 +35,9 @@ from watcher.decide import (
     choose,
     deadline_of,
     triage,
+    wait_for_window,
 )
 from watcher.decide.limits import DAY
-from watcher.decide.timing import wait_for_window
 from watcher.inventory import Inventory, TargetCache
 from watcher.limits import LimitLedger, limit_rules
 from watcher.model import (
@@ -78,8 +79,7 @@ class _Survey:
     results: list[PlanResult] = field(default_factory=list)
     due: list[_Due] = field(default_factory=list)
     covered: list[CoveredExtensions] = field(default_factory=list)
-    #: Extensions of plans that ended less than 24 hours ago or later (the 24-hour limits).
-    recent: list[Extension] = field(default_factory=list)
+    recent: list[Extension] = field(default_factory=list)  # for the 24-hour limits
     error: str | None = None
 
 
@@ -339,18 +339,12 @@ class Reconciler:
         limits = ledger.states(now)
         decision = choose(plan, rules, item.need, item.offerings, states, now, mode.value, limits)
         if item.malformed:
-            decision = replace(
-                decision,
-                reason=decision.reason
-                + "; unreadable offerings left out: "
-                + "; ".join(item.malformed),
-            )
-        if decision.kind is DecisionKind.OVER_BUDGET:
-            problems = [b.problem for b in covering if b.problem]
-            if problems:
-                decision = replace(
-                    decision, reason=decision.reason + "; spend unknown: " + "; ".join(problems)
-                )
+            left_out = "; unreadable offerings left out: " + "; ".join(item.malformed)
+            decision = replace(decision, reason=decision.reason + left_out)
+        problems = [b.problem for b in covering if b.problem]
+        if decision.kind is DecisionKind.OVER_BUDGET and problems:
+            unknown = "; spend unknown: " + "; ".join(problems)
+            decision = replace(decision, reason=decision.reason + unknown)
         result = PlanResult(
             plan.arn,
             plan.name,
@@ -391,8 +385,10 @@ class Reconciler:
         if outcome.result in (PurchaseResult.BOUGHT, PurchaseResult.AMBIGUOUS):
             for budget in covering:
                 running[budget.budget.name] = reserve(budget, decision.chosen)
-            chosen = decision.chosen
-            ledger.count(plan.arn, chosen.offering_id, chosen.upfront_fee, now)
+            ledger.count(outcome.intent)
+            note_purchase(
+                self.journal, outcome.intent, rules.name, decision.reason, result.proposal, log
+            )
         proposal = result.proposal
         if proposal is not None:
             proposal = desk.purchased(proposal, outcome)
