@@ -22,8 +22,7 @@ from botocore.retries import standard
 
 from bench.soak.crash import POINTS, THREADED, CrashSwitch, GatewayFactory, SoakCrash
 from bench.soak.logsink import EventSink
-from bench.soak.worldgen import SoakWorld
-from watcher.act.purchase import SETTLE_AFTER
+from bench.soak.worldgen import PlanSpec, SoakWorld
 from watcher.act.sqlite_journal import SqliteJournal
 from watcher.app import build_gateways
 from watcher.aws.calls import CallCounter
@@ -31,7 +30,8 @@ from watcher.clock import ManualClock
 from watcher.config import Config, parse_config
 from watcher.reconcile import Reconciler
 from watcher.sandbox import Simulator, sandboxed
-from watcher.sandbox.faults import Faults, OperationFaults
+from watcher.sandbox.answers import AmbiguousMode
+from watcher.sandbox.faults import FaultKind, Faults, OperationFaults, ScriptedFault
 from watcher.sandbox.market import Market
 from watcher.sandbox.settings import SimSettings
 
@@ -48,6 +48,20 @@ PURCHASE_FAULTS = OperationFaults(
     ambiguous_rate=0.01,
     ambiguous_mode="drop",
 )
+
+
+JOB_TYPE = "ml.p5.48xlarge"
+# Purchases answered badly for certain, armed at these shares of the run, each firing on the
+# next purchase that reaches AWS: a 200 whose body is not JSON after the extension was made, a
+# connection reset after the write, and a 200 with an empty body for a request that was lost.
+SCRIPTED_AMBIGUITY: tuple[tuple[float, FaultKind, AmbiguousMode], ...] = (
+    (0.2, "ambiguous", "not_json"),
+    (0.5, "ambiguous", "drop"),
+    (0.75, "lost", "empty"),
+)
+# What AWS does not document, switched to the answers plan-watcher must not rely on: the
+# extension listed under an ID of its own, and the history showing it only after 5 minutes.
+SOAK_SETTINGS = SimSettings(extension_ids="own", history_delay=timedelta(minutes=5))
 
 
 @dataclass
@@ -157,6 +171,9 @@ class Seeder:
                 region=plan.target.region,
                 instance_count=plan.instances,
                 market=plan.market,
+                failed=plan.failed,
+                unlisted_in_use=plan.unlisted_in_use,
+                **ultraserver(plan),
             )
 
         return add_plan
@@ -166,9 +183,11 @@ class Seeder:
         plan = self.world.plan(job.plan)
 
         def add_job() -> None:
+            placed = {"preferences": [(JOB_TYPE, plan.arn)]} if job.by_preference else {}
             self.sim.add_job(
                 job.name,
-                plan=plan.arn,
+                plan=None if job.by_preference else plan.arn,
+                **placed,
                 started_at=job.start,
                 max_runtime=job.max_runtime,
                 account=plan.target.account,
@@ -195,6 +214,16 @@ class Seeder:
         return add_cluster
 
 
+def ultraserver(plan: PlanSpec) -> dict[str, Any]:
+    if not plan.ultraserver:
+        return {}
+    return {
+        "instance_type": "ml.p6e-gb200.36xlarge",
+        "ultraserver_type": "ml.u-p6e-gb200x72",
+        "ultraserver_count": 1,
+    }
+
+
 def load_config(world: SoakWorld, journal: Path) -> Config:
     return parse_config(world.config(str(journal)), environ={"AWS_REGION": "us-east-1"})
 
@@ -215,7 +244,8 @@ def run_soak(
     waits = SimulatedWaits(clock)
     faults = soak_faults(world.seed, waits)
     market = Market(seed=world.seed)
-    with sandboxed(clock, SimSettings(), market, faults) as sim, backoff_in_simulated_time(waits):
+    scripted = {int(share * world.cycles): (kind, mode) for share, kind, mode in SCRIPTED_AMBIGUITY}
+    with sandboxed(clock, SOAK_SETTINGS, market, faults) as sim, backoff_in_simulated_time(waits):
         seeder = Seeder(world, sim)
 
         def start() -> Reconciler:
@@ -243,6 +273,9 @@ def run_soak(
                 switch.arm(name, target if name in THREADED else None)
                 point += 1
                 armed_at = cycle
+            if cycle in scripted:
+                kind, mode = scripted[cycle]
+                faults.scripted.append(ScriptedFault("ExtendTrainingPlan", kind, None, 1, mode))
             run.cycle_starts.append(clock.now())
             try:
                 result = reconciler.run_cycle()
@@ -263,8 +296,9 @@ def run_soak(
         switch.disarm()
         faults.default = OperationFaults()
         faults.per_operation = {}
+        faults.scripted = []
         reconciler.journal.close()
-        clock.advance(SETTLE_AFTER + world.poll)
+        clock.advance(config.safety.settle_after + SOAK_SETTINGS.history_delay + world.poll)
         reconciler = start()
         reconciler.resolve_open_intents()
         reconciler.journal.close()

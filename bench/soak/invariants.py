@@ -107,9 +107,10 @@ class AwsView:
         return max([plan.base_end, *ends])
 
     def demand(self, plan_arn: str, when: datetime) -> tuple[bool, datetime | None]:
-        """(anything runs on the plan, latest demand end or None when a cluster has no end)."""
+        """(anything runs on the plan, latest demand end or None when a cluster has no end,
+        or instances are in use by something the simulator does not list)."""
         ends: list[datetime] = []
-        unbounded = False
+        unbounded = self.plan(plan_arn).unlisted_in_use > 0
         for job in self.sim.world.jobs.values():
             if job.plan_arn != plan_arn or job.start > when:
                 continue
@@ -285,6 +286,8 @@ def buyable(
     moment: datetime,
 ) -> bool:
     """At `moment`: AWS would sell, the policy would accept, and every budget could pay."""
+    if plan.failed:
+        return False  # AWS extends only Active or Scheduled plans
     mine = [p for p in view.purchases if p.plan_arn == plan.arn and p.at <= moment]
     if any(e.extended_at <= moment < e.resolves_at for e in plan.extensions):
         return False  # a payment is pending: AWS sells nothing more until it settles

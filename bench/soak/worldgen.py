@@ -11,6 +11,10 @@ their family, and each family is matched by one policy (or none, for `scratch`):
 - `eval`: short jobs that mostly finish in time, or nothing at all;
 - `scratch`: matched by no policy; its jobs are interrupted and that is nobody's fault.
 
+Beside them, the simulator's richer cases: some `llm` jobs are placed through
+`InstancePreferences` (no plan at job level), some idle `eval` plans have instances in use by
+nothing the simulator lists, some `hp` plans are UltraServer plans, a few plans are `Failed`.
+
 The market is the simulator's: a per-plan price, a market-wide price spike that breaks most
 caps for a few days, and per-plan capacity outages.
 """
@@ -18,7 +22,7 @@ caps for a few days, and per-plan capacity outages.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -30,6 +34,8 @@ from watcher.sandbox.wire import snap_to_plan_end
 BASE_PRICE = Decimal("98.32")
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 MAX_RUNTIME = timedelta(days=28)
+# One ml.u-p6e-gb200x72 UltraServer: 18 ml.p6e-gb200.36xlarge instances.
+ULTRASERVER_INSTANCES = 18
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,10 @@ class PlanSpec:
     end: datetime  # already at 11:30 UTC
     instances: int
     market: MarketTerms
+    # The simulator's richer cases (see the module docstring).
+    failed: bool = False
+    ultraserver: bool = False
+    unlisted_in_use: int = 0
 
     @property
     def policy(self) -> str | None:
@@ -199,6 +209,8 @@ class JobSpec:
     start: datetime
     max_runtime: timedelta
     instances: int
+    # Placed through InstancePreferences: the summary names no plan.
+    by_preference: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,6 +237,10 @@ class SoakWorld:
 
     def plan(self, name: str) -> PlanSpec:
         return self._by_name[name]
+
+    @property
+    def cycles(self) -> int:
+        return int((self.end - self.start) / self.poll)
 
     @cached_property
     def _by_name(self) -> dict[str, PlanSpec]:
@@ -269,8 +285,10 @@ def generate(days: int = 90, plans: int = 200, seed: int = 7, poll_minutes: int 
     for index in range(plans):
         family = families[index % len(families)]
         plan = _plan(rng, index, family, spike, days)
+        plan_jobs = _jobs(rng, plan)
+        plan = _richer(rng, plan, bool(plan_jobs))
         plan_specs.append(plan)
-        jobs.extend(_jobs(rng, plan))
+        jobs.extend(j for j in plan_jobs if not plan.failed)
         clusters.extend(_clusters(rng, plan, end))
     # Budgets sized to the plans live per month, so that they bind: in a busy month some
     # purchases are refused, in a quiet one none are.
@@ -332,6 +350,19 @@ def _plan(
     )
 
 
+def _richer(rng: random.Random, plan: PlanSpec, busy: bool) -> PlanSpec:
+    """Some plans become the simulator's rarer kinds: a few Failed, a tenth of the HyperPod
+    plans UltraServers, half of the idle eval plans in use by something unlisted."""
+    roll = rng.random()
+    if plan.family in ("eval", "scratch") and roll < 0.05:
+        return replace(plan, failed=True)
+    if plan.family == "hp" and roll < 0.1:
+        return replace(plan, ultraserver=True, instances=ULTRASERVER_INSTANCES)
+    if plan.family == "eval" and not busy and roll < 0.5:
+        return replace(plan, unlisted_in_use=2)
+    return plan
+
+
 def _jobs(rng: random.Random, plan: PlanSpec) -> list[JobSpec]:
     if plan.family == "hp":
         return []
@@ -352,7 +383,9 @@ def _jobs(rng: random.Random, plan: PlanSpec) -> list[JobSpec]:
             runtime_end = start + (plan.end - timedelta(hours=1) - start) * rng.random()
         runtime = min(MAX_RUNTIME, max(timedelta(hours=1), runtime_end - start))
         instances = max(1, plan.instances // (n + 1))
-        found.append(JobSpec(f"{plan.name}-job{n}", plan.name, start, runtime, instances))
+        preference = plan.family == "llm" and rng.random() < 0.25
+        name = f"{plan.name}-job{n}"
+        found.append(JobSpec(name, plan.name, start, runtime, instances, preference))
     return found
 
 

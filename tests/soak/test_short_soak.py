@@ -54,3 +54,20 @@ def test_short_soak_buys_refuses_and_survives_faults_and_restarts(
     assert restarts.get("before_extend", 0) >= 1 and restarts.get("after_extend", 0) >= 1
     assert set(restarts) & {"survey", "history", "search"}, restarts
     assert run.crashes == []
+
+
+def test_short_soak_settles_every_purchase_answered_badly_from_aws_record(
+    short_soak: tuple[Run, Summary],
+) -> None:
+    """The scripted bad answers fire: a non-JSON 200 and a reset after AWS made the extension
+    (settled as bought, nothing bought again from that end), and an empty 200 for a request
+    that never arrived (settled as not bought, bought at most once afterwards)."""
+    _, summary = short_soak
+    answers = {row[2]: row for row in summary.ambiguous}
+    assert {"not_json", "drop", "empty"} <= set(answers)
+    for row in summary.ambiguous:
+        _, _, _, acted, settled, _, bought_from_that_end = row
+        if acted == "yes":
+            assert (settled, bought_from_that_end) == ("bought", "1"), row
+        else:
+            assert settled == "failed" and bought_from_that_end in ("0", "1"), row
