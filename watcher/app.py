@@ -5,10 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from watcher.act.dynamodb_journal import DynamoJournal
-from watcher.act.dynamodb_table import table_client
-from watcher.act.journal import Journal
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec, target_session
@@ -16,6 +12,10 @@ from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.ha.leader import Leadership, LeaseKeeper, SoleReplica, replica_id
 from watcher.ha.lease import Lease
+from watcher.journal.dynamodb import DynamoJournal
+from watcher.journal.records import Journal
+from watcher.journal.sqlite import SqliteJournal
+from watcher.journal.table import table_client
 from watcher.notify import build_notifier
 from watcher.reconcile import Reconciler
 

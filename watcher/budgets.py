@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from watcher.act.journal import Intent, IntentState
 from watcher.config import Budget
 from watcher.decide import BudgetState
+from watcher.journal.records import Intent, IntentState
 from watcher.model import CurrencyMismatch, Extension, Money
 
 

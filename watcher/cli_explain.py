@@ -10,10 +10,10 @@ import json
 import sys
 from typing import Any
 
-from watcher.act.dynamodb_table import JournalUnavailable
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.explain import NotFound, explain, explain_json
+from watcher.journal.table import JournalUnavailable
 from watcher.observe.logs import configure
 from watcher.report import wrapped
 

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from watcher.act import two_person
-from watcher.act.journal import LIVE_PROPOSAL_STATES, Journal, Proposal, ProposalState
 from watcher.act.valves import Valves
 from watcher.app import open_journal
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.decide.approval import fee_ceiling
 from watcher.decide.text import iso, money
+from watcher.journal.records import LIVE_PROPOSAL_STATES, Journal, Proposal, ProposalState
 from watcher.observe.logs import configure, get_logger
 from watcher.report import pause_fields, proposal_fields, proposal_lines
 

@@ -6,12 +6,12 @@ import json
 import sys
 from typing import Any
 
-from watcher.act.dynamodb_table import JournalUnavailable
 from watcher.app import build_gateways, build_reconciler, open_journal
 from watcher.aws.calls import CallCounter
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.history import Period, gather, to_csv
+from watcher.journal.table import JournalUnavailable
 from watcher.observe.logs import configure, get_logger
 from watcher.report import cycle_json, render_table, wrapped
 

@@ -27,7 +27,6 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from watcher.act.journal import Journal
 from watcher.app import (
     GatewayFactory,
     build_reconciler,
@@ -39,6 +38,7 @@ from watcher.aws.calls import CallCounter
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, ConfigError, load_config
 from watcher.ha.leader import Leadership
+from watcher.journal.records import Journal
 from watcher.notify.dispatch import Dispatcher
 from watcher.observe.http import EndpointServer
 from watcher.observe.logs import get_logger

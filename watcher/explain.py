@@ -1,7 +1,7 @@
 """`plan-watcher explain PLAN`: everything behind one plan's current decision, in one place.
 
 It runs the cycle `plan` runs (every purchase suppressed), through a journal that is only
-read (watcher/act/read_only.py), so it writes nothing to the journal or to AWS, then gathers
+read (watcher/journal/read_only.py), so it writes nothing to the journal or to AWS, then gathers
 around the plan's result what the decision rests on: the plan as read, the policy matched
 and why, the consumers and their demand ends, the need and its rounding, every offering with
 why it was accepted or rejected, the budgets and limits with what is used, the extension
@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from watcher.act import two_person
-from watcher.act.journal import Journal
-from watcher.act.read_only import ReadOnlyJournal
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.app import GatewayFactory, build_reconciler, default_gateway, open_journal
 from watcher.aws.errors import AwsError
 from watcher.clock import Clock
@@ -30,6 +27,9 @@ from watcher.decide.demand import STOP_BEFORE_END
 from watcher.decide.purchase_windows import describe, is_open, last_safe_cycle, next_opening
 from watcher.decide.rules import PolicyRules
 from watcher.inventory import Inventory, TargetCache
+from watcher.journal.read_only import ReadOnlyJournal
+from watcher.journal.records import Journal
+from watcher.journal.sqlite import SqliteJournal
 from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan
 from watcher.policy_rules import rules_for
 from watcher.report import decision_fields, limit_fields, proposal_fields

@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from watcher.act.journal import Intent, IntentState, Journal
 from watcher.act.purchase_notes import load_note
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.budgets import CoveredExtensions, earliest_window_start, spend
 from watcher.config import Config
+from watcher.journal.records import Intent, IntentState, Journal
 from watcher.model import Extension, Plan
 from watcher.policy_rules import needs_tags
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from watcher.act.journal import Intent, IntentState, Journal
 from watcher.config import Config
 from watcher.decide.limits import (
     Commitment,
@@ -18,6 +17,7 @@ from watcher.decide.limits import (
     limit_states,
     window_start,
 )
+from watcher.journal.records import Intent, IntentState, Journal
 from watcher.model import Extension
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from watcher.act.approvals import ProposalDesk
 from watcher.act.checkout import checkout, reserve
-from watcher.act.journal import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
 from watcher.act.purchase import PurchaseResult, Settlement, held_plans, resolve
 from watcher.act.purchase_notes import note_purchase
 from watcher.act.valves import Valves
@@ -39,6 +38,7 @@ from watcher.decide import (
 )
 from watcher.decide.limits import DAY
 from watcher.inventory import Inventory, TargetCache
+from watcher.journal.records import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
 from watcher.limits import LimitLedger, limit_rules
 from watcher.model import (
     Consumer,

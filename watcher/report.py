@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from watcher.act.journal import Proposal
 from watcher.act.valves import Pause
 from watcher.decide.limits import LimitState
+from watcher.journal.records import Proposal
 from watcher.model import DecisionKind
 from watcher.results import CycleResult, PlanResult
 

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from watcher.act.journal import Proposal
 from watcher.act.purchase import PurchaseOutcome, Settlement
 from watcher.act.valves import Pause
 from watcher.budgets import BudgetSpend
 from watcher.config import Mode
 from watcher.decide.limits import LimitState
+from watcher.journal.records import Proposal
 from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan
 
 

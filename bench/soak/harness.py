@@ -23,11 +23,11 @@ from botocore.retries import standard
 from bench.soak.crash import POINTS, THREADED, CrashSwitch, GatewayFactory, SoakCrash
 from bench.soak.logsink import EventSink
 from bench.soak.worldgen import PlanSpec, SoakWorld
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.app import build_gateways
 from watcher.aws.calls import CallCounter
 from watcher.clock import ManualClock
 from watcher.config import Config, parse_config
+from watcher.journal.sqlite import SqliteJournal
 from watcher.reconcile import Reconciler
 from watcher.sandbox import Simulator, sandboxed
 from watcher.sandbox.answers import AmbiguousMode

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from bench.soak.harness import Run
 from bench.soak.worldgen import PlanSpec, SoakBudget, SoakPolicy, SoakWorld
-from watcher.act.journal import IntentState
-from watcher.act.sqlite_journal import SqliteJournal
+from watcher.journal.records import IntentState
+from watcher.journal.sqlite import SqliteJournal
 from watcher.sandbox import Simulator
 from watcher.sandbox.market import discounted, fee_for
 from watcher.sandbox.record import Interruption, Purchase

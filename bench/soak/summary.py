@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.soak.harness import Run
 from bench.soak.invariants import INVARIANTS, KNOWN_DEFECTS, Findings
-from watcher.act.sqlite_journal import SqliteJournal
+from watcher.journal.sqlite import SqliteJournal
 from watcher.sandbox import Simulator
 
 TABLE_START = "<!-- soak table: written by `make soak` (bench/soak), do not edit by hand -->"

@@ -31,7 +31,7 @@ import yaml
 
 from tests.conftest import REPO_ROOT, SandboxProcess, free_port, start_sandbox, stop_sandbox
 from tests.e2e.test_daemon_process import wait_for
-from watcher.act.dynamodb_table import create_table
+from watcher.journal.table import create_table
 
 TABLE = "plan-watcher-ha"
 TIMEOUT = 90.0  # generous: these wait on real processes, never assert on timing

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from watcher.act.dynamodb_table import create_table
+from watcher.journal.table import create_table
 
 TABLE = "plan-watcher-test"
 REGION = "us-east-1"

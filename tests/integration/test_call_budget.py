@@ -19,12 +19,12 @@ from structlog.testing import CapturingLogger
 from bench.costs import TargetFacts, lower_bound
 from bench.world import Sizes, seed, watcher_config
 from tests.integration.test_engine_support import calls_since
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import PAGE_SIZE, SageMakerGateway
 from watcher.aws.session import TargetSpec
 from watcher.clock import ManualClock
 from watcher.config import parse_config
+from watcher.journal.sqlite import SqliteJournal
 from watcher.reconcile import Reconciler
 from watcher.results import CycleResult
 

@@ -16,8 +16,8 @@ import structlog
 from tests.integration.approvals_support import Operated, due_plan, samples
 from tests.integration.test_engine_support import DAY_FEE_4, by_name, client, exact_offering, policy
 from watcher import cli_ops
-from watcher.act.journal import ProposalState
 from watcher.clock import ManualClock
+from watcher.journal.records import ProposalState
 
 APPROVE_TAG = "plan-watcher/approve"
 REJECT_TAG = "plan-watcher/reject"

@@ -20,8 +20,8 @@ from tests.integration.test_engine_support import (
     make_config,
     policy,
 )
-from watcher.act.journal import Intent, IntentState
 from watcher.clock import ManualClock
+from watcher.journal.records import Intent, IntentState
 from watcher.model import Money
 
 FEE = Decimal(DAY_FEE_4)  # one day of a 4-instance plan, what each due plan here needs

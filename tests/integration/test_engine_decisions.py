@@ -22,8 +22,8 @@ from tests.integration.test_engine_support import (
     no_retry_backoff,
     policy,
 )
-from watcher.act.journal import IntentState
 from watcher.clock import ManualClock
+from watcher.journal.records import IntentState
 from watcher.sandbox.faults import ScriptedFault
 
 # With the simulator's T0 (Monday 09:00 UTC), `ends_at=t0 + 40h` snaps to Wednesday 11:30:

@@ -23,13 +23,13 @@ from tests.integration.test_engine_support import (
     make_config,
     policy,
 )
-from watcher.act.dynamodb_journal import DynamoJournal
-from watcher.act.dynamodb_table import create_table
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
 from watcher.clock import ManualClock
 from watcher.config import Config
+from watcher.journal.dynamodb import DynamoJournal
+from watcher.journal.table import create_table
 from watcher.notify.notice import notices_for
 from watcher.reconcile import Reconciler
 from watcher.results import CycleResult

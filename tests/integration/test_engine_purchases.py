@@ -18,9 +18,9 @@ from tests.integration.test_engine_support import (
     exact_offering,
     make_config,
 )
-from watcher.act.journal import Intent, IntentState
 from watcher.act.purchase import SETTLE_AFTER
 from watcher.clock import ManualClock
+from watcher.journal.records import Intent, IntentState
 from watcher.model import Money
 from watcher.sandbox.faults import AmbiguousMode, Faults, ScriptedFault
 

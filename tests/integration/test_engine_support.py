@@ -18,12 +18,12 @@ import structlog
 from botocore.config import Config as BotoConfig
 from structlog.testing import CapturingLogger
 
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
 from watcher.clock import Clock
 from watcher.config import Config, parse_config
+from watcher.journal.sqlite import SqliteJournal
 from watcher.reconcile import Reconciler
 from watcher.results import CycleResult, PlanResult
 

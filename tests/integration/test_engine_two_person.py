@@ -17,8 +17,8 @@ from tests.integration.approvals_support import Operated, due_plan
 from tests.integration.test_engine_support import by_name, client, policy
 from watcher import cli_ops
 from watcher.act import two_person
-from watcher.act.journal import ProposalState
 from watcher.clock import ManualClock
+from watcher.journal.records import ProposalState
 
 TWO_ABOVE = "5000.00 USD"  # the plan's one-day extension costs 9438.72 USD
 

@@ -16,8 +16,8 @@ import structlog
 from tests.integration.approvals_support import Operated, due_plan
 from tests.integration.test_engine_support import Engine, by_name, make_config, policy
 from watcher import cli_ops
-from watcher.act.journal import ProposalState
 from watcher.clock import ManualClock
+from watcher.journal.records import ProposalState
 
 POLL = timedelta(minutes=5, seconds=30)  # the default interval + jitter
 

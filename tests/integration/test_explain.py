@@ -19,7 +19,6 @@ from tests.integration.test_engine_support import (
     make_config,
     policy,
 )
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.app import default_gateway
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
@@ -27,6 +26,7 @@ from watcher.aws.session import TargetSpec
 from watcher.clock import ManualClock
 from watcher.config import Config
 from watcher.explain import NotFound, explain, explain_json
+from watcher.journal.sqlite import SqliteJournal
 from watcher.sandbox.faults import Faults, ScriptedFault
 
 WRITES = {"ExtendTrainingPlan", "AddTags", "DeleteTags", "CreateTrainingPlan"}

@@ -19,13 +19,13 @@ from structlog.testing import capture_logs
 
 from tests.integration.dynamodb_support import REGION, TABLE
 from tests.integration.test_engine_support import client, config_dict, make_config
-from watcher.act.dynamodb_journal import DynamoJournal
-from watcher.act.dynamodb_table import create_table
 from watcher.clock import ManualClock
 from watcher.config import load_config
 from watcher.daemon import Daemon
 from watcher.ha.leader import LeaseKeeper
 from watcher.ha.lease import Lease
+from watcher.journal.dynamodb import DynamoJournal
+from watcher.journal.table import create_table
 from watcher.observe.logs import get_logger
 
 LEASE = timedelta(seconds=60)

@@ -27,8 +27,6 @@ from tests.integration.test_engine_support import client, config_dict, policy
 from tests.integration.test_notify_support import due_with_job, topic_with_inbox
 from tests.unit.test_deploy_iam import IAM, granted, load_policy, sagemaker_calls_in_the_gateway
 from watcher.act.approval_tags import APPROVE_TAG
-from watcher.act.dynamodb_journal import DynamoJournal
-from watcher.act.dynamodb_table import create_table
 from watcher.aws.sagemaker import OPERATIONS
 from watcher.cli import main
 from watcher.clock import ManualClock
@@ -36,6 +34,8 @@ from watcher.config import load_config
 from watcher.daemon import Daemon
 from watcher.ha.leader import LeaseKeeper
 from watcher.ha.lease import Lease
+from watcher.journal.dynamodb import DynamoJournal
+from watcher.journal.table import create_table
 from watcher.notify.dispatch import Dispatcher
 from watcher.observe.logs import get_logger
 from watcher.sandbox.faults import Faults, ScriptedFault

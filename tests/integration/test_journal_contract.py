@@ -19,9 +19,9 @@ import pytest
 from botocore.config import Config
 
 from tests.integration.dynamodb_support import REGION, TABLE, serialised_dynamodb
-from watcher.act.dynamodb_journal import DynamoJournal
-from watcher.act.dynamodb_table import JournalUnavailable
-from watcher.act.journal import (
+from watcher.clock import ManualClock
+from watcher.journal.dynamodb import DynamoJournal
+from watcher.journal.records import (
     LIVE_PROPOSAL_STATES,
     Intent,
     IntentState,
@@ -29,8 +29,8 @@ from watcher.act.journal import (
     Proposal,
     ProposalState,
 )
-from watcher.act.sqlite_journal import SqliteJournal
-from watcher.clock import ManualClock
+from watcher.journal.sqlite import SqliteJournal
+from watcher.journal.table import JournalUnavailable
 from watcher.model import Money
 
 T = TypeVar("T")

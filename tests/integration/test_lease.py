@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from tests.integration.dynamodb_support import TABLE, serialised_dynamodb
-from watcher.act.dynamodb_journal import DynamoJournal
-from watcher.act.journal import Fence, FencedOut, Intent
 from watcher.clock import ManualClock
 from watcher.ha.leader import LeaseKeeper, SoleReplica
 from watcher.ha.lease import Lease
+from watcher.journal.dynamodb import DynamoJournal
+from watcher.journal.records import Fence, FencedOut, Intent
 from watcher.model import Money
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

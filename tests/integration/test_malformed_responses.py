@@ -33,12 +33,12 @@ from tests.integration.test_engine_support import (
     make_config,
     policy,
 )
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.aws.parse import Malformed, parse_plan
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
 from watcher.cli import main
 from watcher.clock import ManualClock, SystemClock
+from watcher.journal.sqlite import SqliteJournal
 from watcher.model import Decision
 from watcher.reconcile import Reconciler
 from watcher.sandbox import sandboxed

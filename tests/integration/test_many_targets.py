@@ -29,13 +29,13 @@ from tests.integration.test_engine_support import (
 )
 from tests.integration.test_notify_support import due_with_job
 from watcher import app
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec, target_session
 from watcher.cli import main
 from watcher.clock import Clock, ManualClock, SystemClock
 from watcher.config import Config
+from watcher.journal.sqlite import SqliteJournal
 from watcher.observe.metrics import build_registry
 from watcher.reconcile import Reconciler
 from watcher.sandbox import sandboxed

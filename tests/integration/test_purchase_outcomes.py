@@ -18,9 +18,9 @@ import pytest
 
 from tests.integration.approvals_support import due_plan
 from tests.integration.test_engine_support import Engine, by_name, kinds, make_config
-from watcher.act.journal import IntentState
 from watcher.act.purchase import SETTLE_AFTER, PurchaseResult
 from watcher.clock import ManualClock
+from watcher.journal.records import IntentState
 from watcher.sandbox.answers import AMBIGUOUS_MODES, AmbiguousMode
 from watcher.sandbox.faults import FaultKind, Faults, ScriptedFault
 from watcher.sandbox.settings import SimSettings

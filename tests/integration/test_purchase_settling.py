@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from tests.integration.approvals_support import due_plan
 from tests.integration.test_engine_support import Engine, by_name, kinds, make_config
-from watcher.act.journal import IntentState
 from watcher.act.purchase import SETTLE_AFTER
 from watcher.clock import ManualClock
+from watcher.journal.records import IntentState
 from watcher.notify.notice import NoticeKind, notices_for
 from watcher.observe.metrics import Telemetry
 from watcher.sandbox.answers import AmbiguousMode

@@ -18,8 +18,8 @@ from botocore import xform_name
 from tests.unit.test_deploy_ecs import CloudFormationLoader
 from tests.unit.test_deploy_iam import granted, load_policy
 from tests.unit.test_deploy_kubernetes import CRD_KINDS, K8S_VERSIONS, kustomize, one
-from watcher.act.dynamodb_table import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 from watcher.config import Mode, load_config
+from watcher.journal.table import ATTRIBUTE_DEFINITIONS, KEY_SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE_TEMPLATE = REPO / "deploy" / "dynamodb" / "table.yaml"
@@ -27,7 +27,7 @@ POLICY = REPO / "deploy" / "iam" / "dynamodb-policy.json"
 OVERLAY = REPO / "deploy" / "kubernetes" / "overlays" / "ha"
 # Where the daemon talks to DynamoDB (the journal and the lease).
 CALLERS = [
-    *sorted((REPO / "watcher" / "act").glob("dynamodb_*.py")),
+    *sorted((REPO / "watcher" / "journal").glob("*.py")),
     *sorted((REPO / "watcher" / "ha").glob("*.py")),
 ]
 # A transaction needs the permission of each kind of item operation inside it.

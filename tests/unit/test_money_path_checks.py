@@ -18,7 +18,11 @@ from watcher.model import Decision, DecisionKind, ExtensionOffering, Money, Plan
 
 REPO = Path(__file__).resolve().parents[2]
 #: Everything between a decision and AWS's ExtendTrainingPlan, and the journal it writes.
-MONEY_PATHS = sorted((REPO / "watcher" / "act").glob("*.py")) + [REPO / "watcher" / "reconcile.py"]
+MONEY_PATHS = [
+    *sorted((REPO / "watcher" / "act").glob("*.py")),
+    *sorted((REPO / "watcher" / "journal").glob("*.py")),
+    REPO / "watcher" / "reconcile.py",
+]
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from watcher.act.journal import Intent, Proposal, ProposalState
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult
 from watcher.config import Mode
+from watcher.journal.records import Intent, Proposal, ProposalState
 from watcher.model import (
     Decision,
     DecisionKind,

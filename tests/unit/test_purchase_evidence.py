@@ -21,8 +21,8 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from watcher.act.journal import Intent
 from watcher.aws.errors import ErrorKind, classify
+from watcher.journal.records import Intent
 from watcher.model import Extension, Money
 
 PLAN = "arn:aws:sagemaker:us-east-1:123456789012:training-plan/llm-a"

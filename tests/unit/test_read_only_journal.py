@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from watcher.act.journal import Intent, IntentState, Proposal
-from watcher.act.read_only import ReadOnlyJournal, ReadOnlyJournalError
-from watcher.act.sqlite_journal import SqliteJournal
+from watcher.journal.read_only import ReadOnlyJournal, ReadOnlyJournalError
+from watcher.journal.records import Intent, IntentState, Proposal
+from watcher.journal.sqlite import SqliteJournal
 from watcher.model import Money
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -13,10 +13,10 @@ from structlog.testing import CapturingLogger
 
 from tests.unit.strategies import durations, instants
 from watcher.act.purchase import PurchaseResult
-from watcher.act.sqlite_journal import SqliteJournal
 from watcher.act.valves import Valves
 from watcher.config import Safety
 from watcher.decide.backoff import backoff_delay, retry_at
+from watcher.journal.sqlite import SqliteJournal
 
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = T + timedelta(hours=50)

@@ -1,1 +1,2 @@
-"""Acting on decisions: the purchase journal and the one safe way to buy an extension."""
+"""Acting on decisions: the one safe way to buy an extension, the valves before it, and
+proposals waiting for a human."""

@@ -15,13 +15,6 @@ from typing import Any
 
 from watcher.act import two_person
 from watcher.act.approval_tags import APPROVE_TAG, REJECT_TAG, take_tags
-from watcher.act.journal import (
-    LIVE_PROPOSAL_STATES,
-    IntentState,
-    Journal,
-    Proposal,
-    ProposalState,
-)
 from watcher.act.proposal_texts import as_kind as _with
 from watcher.act.proposal_texts import defect as _defect
 from watcher.act.proposal_texts import expired as _expired
@@ -34,6 +27,13 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.decide import PolicyRules, deadline_of
 from watcher.decide.approval import Offer, Standing, Step, Verdict, judge
 from watcher.decide.text import iso, money
+from watcher.journal.records import (
+    LIVE_PROPOSAL_STATES,
+    IntentState,
+    Journal,
+    Proposal,
+    ProposalState,
+)
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
 from watcher.results import PlanResult
 

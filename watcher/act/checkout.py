@@ -8,13 +8,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from watcher.act.journal import Fence, Journal
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy
 from watcher.act.valves import Pause, Valves
 from watcher.aws.errors import ErrorKind
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.budgets import BudgetSpend
 from watcher.decide import BudgetState
+from watcher.journal.records import Fence, Journal
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from watcher.act.approval_tags import how_to_approve
-from watcher.act.journal import Proposal
 from watcher.decide.approval import Verdict
 from watcher.decide.text import iso
+from watcher.journal.records import Proposal
 from watcher.model import Decision, DecisionKind
 
 

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from watcher.act.journal import Fence, FencedOut, Intent, IntentState, Journal
 from watcher.aws.errors import AwsError, ErrorKind
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.config.operations import DEFAULT_SETTLE_AFTER
 from watcher.decide.text import iso, span
+from watcher.journal.records import Fence, FencedOut, Intent, IntentState, Journal
 from watcher.model import ExtensionOffering, Plan
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from watcher.act import two_person
-from watcher.act.journal import Intent, Journal, Proposal
+from watcher.journal.records import Intent, Journal, Proposal
 
 KEY_PREFIX = "purchase:"
 

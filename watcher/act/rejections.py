@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from watcher.act.journal import Journal, Proposal, ProposalState
+from watcher.journal.records import Journal, Proposal, ProposalState
 
 SEEN_REJECTIONS_KEY = "proposals.rejections_seen_until"
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from watcher.act.journal import Journal, Proposal, ProposalState
 from watcher.decide.rules import ApprovalRules
 from watcher.decide.text import iso, money
 from watcher.decide.two_person import Added, add, approvals_needed, people, satisfied
+from watcher.journal.records import Journal, Proposal, ProposalState
 
 KEY_PREFIX = "proposal.approvals:"
 

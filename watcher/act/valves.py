@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from watcher.act.journal import Journal
 from watcher.act.purchase import PurchaseResult
 from watcher.config import Safety
 from watcher.decide.backoff import retry_at
 from watcher.decide.text import iso
+from watcher.journal.records import Journal
 
 PAUSE_KEY = "purchases.paused"
 FAILURES_KEY = "purchases.failures_in_a_row"

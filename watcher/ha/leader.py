@@ -19,10 +19,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from watcher.act.dynamodb_table import JournalUnavailable
-from watcher.act.journal import Fence
 from watcher.clock import Clock
 from watcher.ha.lease import Lease
+from watcher.journal.records import Fence
+from watcher.journal.table import JournalUnavailable
 
 STALE_AFTER_HEARTBEATS = 3
 

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from watcher.act.dynamodb_table import (
+from watcher.clock import Clock
+from watcher.journal.records import Fence
+from watcher.journal.table import (
     LEASE,
     PK,
     calling,
@@ -30,8 +32,6 @@ from watcher.act.dynamodb_table import (
     optional_text,
     s,
 )
-from watcher.act.journal import Fence
-from watcher.clock import Clock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -14,9 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from watcher.act.journal import IntentState, Proposal, ProposalState
 from watcher.act.purchase import PurchaseResult, Settlement
 from watcher.config import Mode
+from watcher.journal.records import IntentState, Proposal, ProposalState
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Money, Plan
 from watcher.results import CycleResult, PlanResult
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from watcher.act.journal import (
+from watcher.journal.records import (
     LIVE_PROPOSAL_STATES,
     Fence,
     Intent,

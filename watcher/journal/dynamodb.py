@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from watcher.act.dynamodb_items import (
+from watcher.clock import Clock, SystemClock
+from watcher.ha.lease import fence_condition
+from watcher.journal.fields import (
     intent_from,
     intent_item,
     iso,
@@ -31,7 +33,8 @@ from watcher.act.dynamodb_items import (
     proposal_from,
     proposal_item,
 )
-from watcher.act.dynamodb_table import (
+from watcher.journal.records import Fence, FencedOut, Intent, IntentState, Proposal, ProposalState
+from watcher.journal.table import (
     COUNTERS,
     EVENTS,
     INTENTS,
@@ -52,9 +55,6 @@ from watcher.act.dynamodb_table import (
     table_client,
     text,
 )
-from watcher.act.journal import Fence, FencedOut, Intent, IntentState, Proposal, ProposalState
-from watcher.clock import Clock, SystemClock
-from watcher.ha.lease import fence_condition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from watcher.act.journal import Fence, Intent, IntentState, Journal, Proposal, ProposalState
+from watcher.journal.records import Fence, Intent, IntentState, Journal, Proposal, ProposalState
 
 
 class ReadOnlyJournalError(RuntimeError):

@@ -8,7 +8,8 @@ token) in the same conditional write, so a replica that lost its lease cannot bu
 
 The journal also holds proposals (purchases waiting for a human under `action: propose`) and a
 few settings (the pause flag, the circuit breaker, per-plan backoff).
-`SqliteJournal` is the default backend; others implement `Journal`.
+`SqliteJournal` (sqlite.py) is the default backend; `DynamoJournal` (dynamodb.py) serves
+several replicas.
 """
 
 from __future__ import annotations

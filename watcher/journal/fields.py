@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from watcher.act.dynamodb_table import (
+from watcher.journal.records import Intent, IntentState, Proposal, ProposalState
+from watcher.journal.table import (
     INTENTS,
     PROPOSALS,
     Item,
@@ -19,7 +20,6 @@ from watcher.act.dynamodb_table import (
     s,
     text,
 )
-from watcher.act.journal import Intent, IntentState, Proposal, ProposalState
 from watcher.model import Money
 
 
