@@ -5,9 +5,9 @@ The item (`pk = lease`, `sk = leader`) holds `holder` (the replica's owner id), 
 number that grows by one on every acquisition and is never reset) and `expires_at` (epoch
 milliseconds by the writer's clock). A replica acquires it when it is free, expired, or
 already its own, and renews it only while `holder` and `token` are still its own. The fence
-(owner, token) goes into every purchase intent's transaction as a ConditionCheck (see
-`fence_condition`), so a replica whose lease was taken over can never open an intent, however
-long it stalled and whatever its clock says.
+(owner, token) goes into every purchase intent's transaction as a ConditionCheck (the
+journal's `fence_condition`, in watcher/journal/table.py), so a replica whose lease was taken
+over can never open an intent, however long it stalled and whatever its clock says.
 """
 
 from __future__ import annotations
@@ -22,26 +22,19 @@ from watcher.clock import Clock
 from watcher.journal.records import Fence
 from watcher.journal.table import (
     LEASE,
+    LEASE_SK,
     PK,
+    attributes,
     calling,
+    epoch_ms,
     error_code,
     get_item,
     key,
-    n,
-    number,
-    optional_text,
-    s,
+    values_of,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, ConditionCheckTypeDef
-
-LEASE_SK = "leader"
-
-
-def epoch_ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -51,22 +44,6 @@ class LeaseRecord:
     holder: str | None
     token: int
     expires_at: datetime
-
-
-def fence_condition(table: str, fence: Fence, now: datetime) -> ConditionCheckTypeDef:
-    """The ConditionCheck that makes a write depend on `fence` still holding an unexpired
-    lease (by the writer's own clock `now`)."""
-    return {
-        "TableName": table,
-        "Key": key(LEASE, LEASE_SK),
-        "ConditionExpression": "holder = :owner AND #token = :token AND expires_at > :now",
-        "ExpressionAttributeNames": {"#token": "token"},
-        "ExpressionAttributeValues": {
-            ":owner": s(fence.owner),
-            ":token": n(fence.token),
-            ":now": n(epoch_ms(now)),
-        },
-    }
 
 
 class Lease:
@@ -100,20 +77,22 @@ class Lease:
                     ConditionExpression="attribute_not_exists(#pk) OR attribute_not_exists(holder)"
                     " OR holder = :me OR expires_at <= :now",
                     ExpressionAttributeNames={"#pk": PK, "#token": "token"},
-                    ExpressionAttributeValues={
-                        ":me": s(self.owner),
-                        ":expires": n(epoch_ms(now + self.duration)),
-                        ":now": n(epoch_ms(now)),
-                        ":zero": n(0),
-                        ":one": n(1),
-                    },
+                    ExpressionAttributeValues=attributes(
+                        {
+                            ":me": self.owner,
+                            ":expires": epoch_ms(now + self.duration),
+                            ":now": epoch_ms(now),
+                            ":zero": 0,
+                            ":one": 1,
+                        }
+                    ),
                     ReturnValues="ALL_NEW",
                 )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
-        return Fence(self.owner, number(found["Attributes"], "token"))
+        return Fence(self.owner, int(values_of(found["Attributes"])["token"]))
 
     def renew(self, fence: Fence) -> bool:
         """Push the expiry out by `duration`, only while `fence` still holds the lease."""
@@ -122,25 +101,25 @@ class Lease:
             fence,
             "renew lease",
             "SET expires_at = :expires",
-            {":expires": n(epoch_ms(now + self.duration))},
+            {":expires": epoch_ms(now + self.duration)},
         )
 
     def release(self, fence: Fence) -> bool:
         """Give the lease up at once (a clean stop), keeping the token so the next holder's
         is higher; False if it was no longer ours."""
         return self._write_if_held(
-            fence, "release lease", "REMOVE holder SET expires_at = :zero", {":zero": n(0)}
+            fence, "release lease", "REMOVE holder SET expires_at = :zero", {":zero": 0}
         )
 
     def read(self) -> LeaseRecord | None:
         item = get_item(self.client, self.table, LEASE, LEASE_SK, "read lease")
         if item is None:
             return None
-        expires = datetime.fromtimestamp(number(item, "expires_at") / 1000, tz=UTC)
-        return LeaseRecord(optional_text(item, "holder"), number(item, "token"), expires)
+        expires = datetime.fromtimestamp(int(item["expires_at"]) / 1000, tz=UTC)
+        return LeaseRecord(item.get("holder"), int(item["token"]), expires)
 
     def _write_if_held(
-        self, fence: Fence, action: str, update: str, values: dict[str, AttributeValueTypeDef]
+        self, fence: Fence, action: str, update: str, values: dict[str, object]
     ) -> bool:
         try:
             with calling(action):
@@ -150,11 +129,9 @@ class Lease:
                     UpdateExpression=update,
                     ConditionExpression="holder = :me AND #token = :token",
                     ExpressionAttributeNames={"#token": "token"},
-                    ExpressionAttributeValues={
-                        ":me": s(fence.owner),
-                        ":token": n(fence.token),
-                        **values,
-                    },
+                    ExpressionAttributeValues=attributes(
+                        {":me": fence.owner, ":token": fence.token, **values}
+                    ),
                 )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

@@ -24,14 +24,12 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from watcher.clock import Clock, SystemClock
-from watcher.ha.lease import fence_condition
 from watcher.journal.fields import (
     intent_from,
-    intent_item,
-    iso,
-    plan_key,
+    intent_values,
     proposal_from,
-    proposal_item,
+    proposal_values,
+    stored_time,
 )
 from watcher.journal.records import Fence, FencedOut, Intent, IntentState, Proposal, ProposalState
 from watcher.journal.table import (
@@ -42,18 +40,18 @@ from watcher.journal.table import (
     PK,
     PROPOSALS,
     SETTINGS,
+    SK,
     Item,
     JournalUnavailable,
+    attributes,
     calling,
     cancellation_codes,
+    fence_condition,
     get_item,
     key,
-    n,
-    number,
     query_all,
-    s,
     table_client,
-    text,
+    values_of,
 )
 
 if TYPE_CHECKING:
@@ -86,10 +84,10 @@ class DynamoJournal:
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": intent_item(opened),
+                    "Item": {**key(INTENTS, plan_key(opened)), **attributes(intent_values(opened))},
                     "ConditionExpression": "attribute_not_exists(#pk) OR #state = :failed",
                     "ExpressionAttributeNames": {"#pk": PK, "#state": "state"},
-                    "ExpressionAttributeValues": {":failed": s(IntentState.FAILED.value)},
+                    "ExpressionAttributeValues": attributes({":failed": IntentState.FAILED.value}),
                 }
             },
             self._event(intent.created_at, intent.plan_arn, "intent", intent.event_detail()),
@@ -112,16 +110,18 @@ class DynamoJournal:
         update: TransactWriteItemTypeDef = {
             "Update": {
                 "TableName": self.table,
-                "Key": key(INTENTS, plan_key(intent.plan_arn, intent.plan_end)),
+                "Key": key(INTENTS, plan_key(intent)),
                 "UpdateExpression": "SET #state = :state, note = :note, resolved_at = :at",
                 "ConditionExpression": "offering_id = :offering",
                 "ExpressionAttributeNames": {"#state": "state"},
-                "ExpressionAttributeValues": {
-                    ":state": s(state.value),
-                    ":note": s(note),
-                    ":at": s(iso(at)),
-                    ":offering": s(intent.offering_id),
-                },
+                "ExpressionAttributeValues": attributes(
+                    {
+                        ":state": state.value,
+                        ":note": note,
+                        ":at": stored_time(at),
+                        ":offering": intent.offering_id,
+                    }
+                ),
             }
         }
         for _ in range(_ATTEMPTS):
@@ -143,42 +143,39 @@ class DynamoJournal:
 
     def _intents(self) -> list[Intent]:
         items = query_all(self.client, self.table, INTENTS, "read intents")
-        return sorted((intent_from(item) for item in items), key=lambda i: i.created_at)
+        return sorted(map(intent_from, items), key=lambda i: i.created_at)
 
     # --- events and settings ------------------------------------------------------------
 
     def events(self, plan_arn: str | None = None) -> list[tuple[datetime, str, str, str]]:
         items = query_all(self.client, self.table, EVENTS, "read events")
         rows = [
-            (
-                datetime.fromisoformat(text(i, "at")),
-                text(i, "plan_arn"),
-                text(i, "event"),
-                text(i, "detail"),
-            )
+            (datetime.fromisoformat(i["at"]), i["plan_arn"], i["event"], i["detail"])
             for i in items  # sorted by sk: the event's number
         ]
         return [row for row in rows if plan_arn is None or row[1] == plan_arn]
 
     def get_setting(self, key_: str) -> str | None:
         item = get_item(self.client, self.table, SETTINGS, key_, "read setting")
-        return None if item is None else text(item, "value")
+        return None if item is None else str(item["value"])
 
     def set_setting(self, key_: str, value: str | None) -> None:
         with calling("write setting"):
             if value is None:
                 self.client.delete_item(TableName=self.table, Key=key(SETTINGS, key_))
             else:
-                item: Item = {**key(SETTINGS, key_), "value": s(value)}
+                item = attributes({PK: SETTINGS, SK: key_, "value": value})
                 self.client.put_item(TableName=self.table, Item=item)
 
     # --- proposals ----------------------------------------------------------------------
 
     def add_proposal(self, proposal: Proposal) -> bool:
-        guard_key = key(LIVE_PROPOSALS, plan_key(proposal.plan_arn, proposal.plan_end))
+        guard_key = key(LIVE_PROPOSALS, plan_key(proposal))
         guard: TransactWriteItemTypeDef
         if proposal.live:
-            guard = self._put_new({**guard_key, "proposal_id": s(proposal.proposal_id)})
+            guard = self._put_new(
+                {**guard_key, **attributes({"proposal_id": proposal.proposal_id})}
+            )
         else:
             guard = {
                 "ConditionCheck": {
@@ -190,7 +187,7 @@ class DynamoJournal:
             }
         writes: list[TransactWriteItemTypeDef] = [
             guard,
-            self._put_new(proposal_item(proposal, self._next_number())),
+            self._put_new(_proposal_item(proposal, self._next_number())),
             self._event(
                 proposal.created_at, proposal.plan_arn, "proposal", proposal.event_detail()
             ),
@@ -208,12 +205,12 @@ class DynamoJournal:
 
     def proposal(self, proposal_id: str) -> Proposal | None:
         item = get_item(self.client, self.table, PROPOSALS, proposal_id, "read proposal")
-        return None if item is None else proposal_from(item)
+        return None if item is None else _proposal_from(item)
 
     def proposals(self, states: frozenset[ProposalState] | None = None) -> list[Proposal]:
         items = query_all(self.client, self.table, PROPOSALS, "read proposals")
-        items.sort(key=lambda i: (text(i, "created_at"), number(i, "seq")))
-        found = [proposal_from(item) for item in items]
+        items.sort(key=lambda i: (i["created_at"], i["seq"]))
+        found = [_proposal_from(item) for item in items]
         return [p for p in found if states is None or p.state in states]
 
     def transition_proposal(
@@ -250,13 +247,15 @@ class DynamoJournal:
                     "note = :note",
                     "ConditionExpression": "#state = :from",
                     "ExpressionAttributeNames": {"#state": "state"},
-                    "ExpressionAttributeValues": {
-                        ":to": s(updated.state.value),
-                        ":from": s(current.state.value),
-                        ":by": s(updated.decided_by),
-                        ":at": s(iso(updated.decided_at)),
-                        ":note": s(updated.note),
-                    },
+                    "ExpressionAttributeValues": attributes(
+                        {
+                            ":to": updated.state.value,
+                            ":from": current.state.value,
+                            ":by": updated.decided_by,
+                            ":at": stored_time(updated.decided_at),
+                            ":note": updated.note,
+                        }
+                    ),
                 }
             },
             self._event(
@@ -266,7 +265,7 @@ class DynamoJournal:
                 f"{current.proposal_id} by {updated.decided_by}: {updated.note}",
             ),
         ]
-        guard_key = key(LIVE_PROPOSALS, plan_key(current.plan_arn, current.plan_end))
+        guard_key = key(LIVE_PROPOSALS, plan_key(current))
         if current.live and not updated.live:
             writes.append(
                 {
@@ -275,12 +274,14 @@ class DynamoJournal:
                         "Key": guard_key,
                         "ConditionExpression": "attribute_not_exists(#pk) OR proposal_id = :id",
                         "ExpressionAttributeNames": {"#pk": PK},
-                        "ExpressionAttributeValues": {":id": s(current.proposal_id)},
+                        "ExpressionAttributeValues": attributes({":id": current.proposal_id}),
                     }
                 }
             )
         elif updated.live and not current.live:
-            writes.append(self._put_new({**guard_key, "proposal_id": s(current.proposal_id)}))
+            writes.append(
+                self._put_new({**guard_key, **attributes({"proposal_id": current.proposal_id})})
+            )
         return writes
 
     def close(self) -> None:
@@ -321,24 +322,35 @@ class DynamoJournal:
                 TableName=self.table,
                 Key=key(COUNTERS, "events"),
                 UpdateExpression="ADD seq :one",
-                ExpressionAttributeValues={":one": n(1)},
+                ExpressionAttributeValues=attributes({":one": 1}),
                 ReturnValues="UPDATED_NEW",
             )
-        return number(found["Attributes"], "seq")
+        return int(values_of(found["Attributes"])["seq"])
 
     def _event(
         self, at: datetime, plan_arn: str, event: str, detail: str
     ) -> TransactWriteItemTypeDef:
-        item: Item = {
-            **key(EVENTS, f"{self._next_number():020d}"),
-            "at": s(iso(at)),
-            "plan_arn": s(plan_arn),
-            "event": s(event),
-            "detail": s(detail),
-        }
+        values = {"at": stored_time(at), "plan_arn": plan_arn, "event": event, "detail": detail}
+        item = {**key(EVENTS, f"{self._next_number():020d}"), **attributes(values)}
         return {"Put": {"TableName": self.table, "Item": item}}
 
 
 def _pause() -> None:
     # A transaction conflict clears in milliseconds; this is back-off, not domain time.
     time.sleep(0.05)
+
+
+def plan_key(record: Intent | Proposal) -> str:
+    """The sort key of everything kept per (plan ARN, plan end), as SQLite keys it."""
+    return f"{record.plan_arn}#{stored_time(record.plan_end)}"
+
+
+def _proposal_item(proposal: Proposal, seq: int) -> Item:
+    """A proposal's item: its ID is the sort key; `seq` orders proposals made together."""
+    values = {**proposal_values(proposal), "seq": seq}
+    del values["proposal_id"]
+    return {**key(PROPOSALS, proposal.proposal_id), **attributes(values)}
+
+
+def _proposal_from(values: dict[str, object]) -> Proposal:
+    return proposal_from({**values, "proposal_id": values[SK]})

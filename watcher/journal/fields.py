@@ -1,5 +1,10 @@
-"""How journal values are stored as DynamoDB items: money and times as strings (a fee is
-never a float), counts as numbers."""
+"""One record shape for every backend: the fields of an intent and of a proposal as stored.
+
+Both journals keep the same fields under the same names: money and times as strings (a fee is
+never a float; a time keeps its offset), counts as integers, a time not set yet as None.
+SQLite maps them to columns of the same names (sqlite.py), DynamoDB to attributes
+(dynamodb.py); neither spells a field out again.
+"""
 
 from __future__ import annotations
 
@@ -9,104 +14,95 @@ from decimal import Decimal
 from typing import Any
 
 from watcher.journal.records import Intent, IntentState, Proposal, ProposalState
-from watcher.journal.table import (
-    INTENTS,
-    PROPOSALS,
-    Item,
-    key,
-    n,
-    number,
-    optional_text,
-    s,
-    text,
-)
 from watcher.model import Money
 
+Stored = str | int | None
 
-def iso(value: datetime) -> str:
+
+def stored_time(value: datetime) -> str:
+    """How a time is stored (and keyed): ISO 8601 with its offset."""
     return value.isoformat()
 
 
-def plan_key(plan_arn: str, plan_end: datetime) -> str:
-    """The sort key of everything kept per (plan ARN, plan end), as SQLite keys it."""
-    return f"{plan_arn}#{iso(plan_end)}"
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
 
 
-def intent_item(intent: Intent) -> Item:
-    item: Item = {
-        **key(INTENTS, plan_key(intent.plan_arn, intent.plan_end)),
-        "plan_arn": s(intent.plan_arn),
-        "plan_end": s(iso(intent.plan_end)),
-        "offering_id": s(intent.offering_id),
-        "target": s(intent.target),
-        "fee": s(str(intent.fee.amount)),
-        "currency": s(intent.fee.currency),
-        "duration_hours": n(intent.duration_hours),
-        "created_at": s(iso(intent.created_at)),
-        "state": s(intent.state.value),
-        "note": s(intent.note),
+def _at(values: Mapping[str, Any], name: str) -> datetime:
+    return datetime.fromisoformat(str(values[name]))
+
+
+def _fee(values: Mapping[str, Any]) -> Money:
+    return Money(Decimal(str(values["fee"])), str(values["currency"]))
+
+
+def intent_values(intent: Intent) -> dict[str, Stored]:
+    return {
+        "plan_arn": intent.plan_arn,
+        "plan_end": stored_time(intent.plan_end),
+        "offering_id": intent.offering_id,
+        "target": intent.target,
+        "fee": str(intent.fee.amount),
+        "currency": intent.fee.currency,
+        "duration_hours": intent.duration_hours,
+        "created_at": stored_time(intent.created_at),
+        "state": intent.state.value,
+        "note": intent.note,
+        "resolved_at": stored_time(intent.resolved_at) if intent.resolved_at else None,
     }
-    if intent.resolved_at is not None:
-        item["resolved_at"] = s(iso(intent.resolved_at))
-    return item
 
 
-def intent_from(item: Mapping[str, Any]) -> Intent:
-    resolved = optional_text(item, "resolved_at")
+def intent_from(values: Mapping[str, Any]) -> Intent:
     return Intent(
-        plan_arn=text(item, "plan_arn"),
-        plan_end=datetime.fromisoformat(text(item, "plan_end")),
-        offering_id=text(item, "offering_id"),
-        target=text(item, "target"),
-        fee=Money(Decimal(text(item, "fee")), text(item, "currency")),
-        duration_hours=number(item, "duration_hours"),
-        created_at=datetime.fromisoformat(text(item, "created_at")),
-        state=IntentState(text(item, "state")),
-        note=text(item, "note"),
-        resolved_at=datetime.fromisoformat(resolved) if resolved else None,
+        plan_arn=str(values["plan_arn"]),
+        plan_end=_at(values, "plan_end"),
+        offering_id=str(values["offering_id"]),
+        target=str(values["target"]),
+        fee=_fee(values),
+        duration_hours=int(values["duration_hours"]),
+        created_at=_at(values, "created_at"),
+        state=IntentState(values["state"]),
+        note=str(values["note"]),
+        resolved_at=_time(values.get("resolved_at")),
     )
 
 
-def proposal_item(p: Proposal, seq: int) -> Item:
-    item: Item = {
-        **key(PROPOSALS, p.proposal_id),
-        "seq": n(seq),
-        "plan_arn": s(p.plan_arn),
-        "plan_name": s(p.plan_name),
-        "target": s(p.target),
-        "plan_end": s(iso(p.plan_end)),
-        "offering_id": s(p.offering_id),
-        "duration_hours": n(p.duration_hours),
-        "fee": s(str(p.fee.amount)),
-        "currency": s(p.fee.currency),
-        "reason": s(p.reason),
-        "created_at": s(iso(p.created_at)),
-        "expires_at": s(iso(p.expires_at)),
-        "state": s(p.state.value),
-        "decided_by": s(p.decided_by),
-        "note": s(p.note),
+def proposal_values(p: Proposal) -> dict[str, Stored]:
+    return {
+        "proposal_id": p.proposal_id,
+        "plan_arn": p.plan_arn,
+        "plan_name": p.plan_name,
+        "target": p.target,
+        "plan_end": stored_time(p.plan_end),
+        "offering_id": p.offering_id,
+        "duration_hours": p.duration_hours,
+        "fee": str(p.fee.amount),
+        "currency": p.fee.currency,
+        "reason": p.reason,
+        "created_at": stored_time(p.created_at),
+        "expires_at": stored_time(p.expires_at),
+        "state": p.state.value,
+        "decided_by": p.decided_by,
+        "decided_at": stored_time(p.decided_at) if p.decided_at else None,
+        "note": p.note,
     }
-    if p.decided_at is not None:
-        item["decided_at"] = s(iso(p.decided_at))
-    return item
 
 
-def proposal_from(item: Mapping[str, Any]) -> Proposal:
-    decided = optional_text(item, "decided_at")
+def proposal_from(values: Mapping[str, Any]) -> Proposal:
     return Proposal(
-        proposal_id=text(item, "sk"),
-        plan_arn=text(item, "plan_arn"),
-        plan_name=text(item, "plan_name"),
-        target=text(item, "target"),
-        plan_end=datetime.fromisoformat(text(item, "plan_end")),
-        offering_id=text(item, "offering_id"),
-        duration_hours=number(item, "duration_hours"),
-        fee=Money(Decimal(text(item, "fee")), text(item, "currency")),
-        reason=text(item, "reason"),
-        created_at=datetime.fromisoformat(text(item, "created_at")),
-        expires_at=datetime.fromisoformat(text(item, "expires_at")),
-        state=ProposalState(text(item, "state")),
-        decided_by=text(item, "decided_by"),
-        decided_at=datetime.fromisoformat(decided) if decided else None,
-        note=text(item, "note"),
+        proposal_id=str(values["proposal_id"]),
+        plan_arn=str(values["plan_arn"]),
+        plan_name=str(values["plan_name"]),
+        target=str(values["target"]),
+        plan_end=_at(values, "plan_end"),
+        offering_id=str(values["offering_id"]),
+        duration_hours=int(values["duration_hours"]),
+        fee=_fee(values),
+        reason=str(values["reason"]),
+        created_at=_at(values, "created_at"),
+        expires_at=_at(values, "expires_at"),
+        state=ProposalState(values["state"]),
+        decided_by=str(values["decided_by"]),
+        decided_at=_time(values.get("decided_at")),
+        note=str(values["note"]),
     )

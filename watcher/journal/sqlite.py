@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
+from watcher.journal.fields import (
+    Stored,
+    intent_from,
+    intent_values,
+    proposal_from,
+    proposal_values,
+    stored_time,
+)
 from watcher.journal.records import (
     LIVE_PROPOSAL_STATES,
     Fence,
@@ -20,7 +30,6 @@ from watcher.journal.records import (
     Proposal,
     ProposalState,
 )
-from watcher.model import Money
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -68,30 +77,10 @@ CREATE TABLE IF NOT EXISTS settings (
     value TEXT NOT NULL
 );
 """
-_COLUMNS = (
-    "plan_arn, plan_end, offering_id, target, fee, currency, duration_hours, created_at, "
-    "state, note, resolved_at"
-)
 
 
-def _ts(value: datetime) -> str:
-    return value.isoformat()
-
-
-def _row_to_intent(row: tuple[str, ...]) -> Intent:
-    (arn, end, offering, target, fee, currency, hours, created, state, note, resolved) = row
-    return Intent(
-        plan_arn=arn,
-        plan_end=datetime.fromisoformat(end),
-        offering_id=offering,
-        target=target,
-        fee=Money(Decimal(fee), currency),
-        duration_hours=int(hours),
-        created_at=datetime.fromisoformat(created),
-        state=IntentState(state),
-        note=note,
-        resolved_at=datetime.fromisoformat(resolved) if resolved else None,
-    )
+def _marks(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
 
 
 class SqliteJournal:
@@ -104,77 +93,60 @@ class SqliteJournal:
         self._db = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30
         )
+        self._db.row_factory = sqlite3.Row  # rows by column name: the names of the fields
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
-    def open_intent(self, intent: Intent, fence: Fence | None = None) -> bool:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction, taken before its first read (BEGIN IMMEDIATE), so what it
+        read still holds when it writes: committed when the block ends, rolled back if it
+        raises. A block that wrote nothing commits nothing."""
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                row = cur.execute(
-                    "SELECT state FROM intents WHERE plan_arn = ? AND plan_end = ?",
-                    (intent.plan_arn, _ts(intent.plan_end)),
-                ).fetchone()
-                if row is not None and row[0] != IntentState.FAILED:
-                    cur.execute("ROLLBACK")
-                    return False
-                cur.execute(
-                    f"INSERT OR REPLACE INTO intents ({_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        intent.plan_arn,
-                        _ts(intent.plan_end),
-                        intent.offering_id,
-                        intent.target,
-                        str(intent.fee.amount),
-                        intent.fee.currency,
-                        intent.duration_hours,
-                        _ts(intent.created_at),
-                        IntentState.OPEN.value,
-                        intent.note,
-                        None,
-                    ),
-                )
-                self._event(
-                    cur, intent.created_at, intent.plan_arn, "intent", intent.event_detail()
-                )
-                cur.execute("COMMIT")
-                return True
+                yield cur
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            cur.execute("COMMIT")
+
+    def open_intent(self, intent: Intent, fence: Fence | None = None) -> bool:
+        opened = replace(intent, state=IntentState.OPEN, resolved_at=None)
+        with self._transaction() as cur:
+            row = cur.execute(
+                "SELECT state FROM intents WHERE plan_arn = ? AND plan_end = ?",
+                (intent.plan_arn, stored_time(intent.plan_end)),
+            ).fetchone()
+            if row is not None and row[0] != IntentState.FAILED:
+                return False
+            _insert(cur, "INSERT OR REPLACE INTO intents", intent_values(opened))
+            self._event(cur, intent.created_at, intent.plan_arn, "intent", intent.event_detail())
+            return True
 
     def close_intent(self, intent: Intent, state: IntentState, note: str, at: datetime) -> None:
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.execute(
-                    "UPDATE intents SET state = ?, note = ?, resolved_at = ? "
-                    "WHERE plan_arn = ? AND plan_end = ? AND offering_id = ?",
-                    (
-                        state.value,
-                        note,
-                        _ts(at),
-                        intent.plan_arn,
-                        _ts(intent.plan_end),
-                        intent.offering_id,
-                    ),
-                )
-                self._event(cur, at, intent.plan_arn, state.value, f"{intent.offering_id}: {note}")
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE intents SET state = ?, note = ?, resolved_at = ? "
+                "WHERE plan_arn = ? AND plan_end = ? AND offering_id = ?",
+                (
+                    state.value,
+                    note,
+                    stored_time(at),
+                    intent.plan_arn,
+                    stored_time(intent.plan_end),
+                    intent.offering_id,
+                ),
+            )
+            self._event(cur, at, intent.plan_arn, state.value, f"{intent.offering_id}: {note}")
 
     def open_intents(self) -> list[Intent]:
-        return self._select("WHERE state = ?", (IntentState.OPEN.value,))
+        return self._intents("WHERE state = ?", (IntentState.OPEN.value,))
 
     def intents_since(self, since: datetime) -> list[Intent]:
-        rows = self._select("", ())
-        return [i for i in rows if i.created_at >= since]
+        return [i for i in self._intents("", ()) if i.created_at >= since]
 
     def events(self, plan_arn: str | None = None) -> list[tuple[datetime, str, str, str]]:
         query = "SELECT at, plan_arn, event, detail FROM events"
@@ -204,31 +176,19 @@ class SqliteJournal:
 
     def add_proposal(self, proposal: Proposal) -> bool:
         live = tuple(state.value for state in LIVE_PROPOSAL_STATES)
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                row = cur.execute(
-                    "SELECT proposal_id FROM proposals WHERE plan_arn = ? AND plan_end = ? "
-                    f"AND state IN ({', '.join('?' for _ in live)})",
-                    (proposal.plan_arn, _ts(proposal.plan_end), *live),
-                ).fetchone()
-                if row is not None:
-                    cur.execute("ROLLBACK")
-                    return False
-                cur.execute(
-                    f"INSERT INTO proposals ({_PROPOSAL_COLUMNS}) "
-                    f"VALUES ({', '.join('?' for _ in range(16))})",
-                    _proposal_row(proposal),
-                )
-                self._event(
-                    cur, proposal.created_at, proposal.plan_arn, "proposal", proposal.event_detail()
-                )
-                cur.execute("COMMIT")
-                return True
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            row = cur.execute(
+                "SELECT proposal_id FROM proposals WHERE plan_arn = ? AND plan_end = ? "
+                f"AND state IN ({_marks(len(live))})",
+                (proposal.plan_arn, stored_time(proposal.plan_end), *live),
+            ).fetchone()
+            if row is not None:
+                return False
+            _insert(cur, "INSERT INTO proposals", proposal_values(proposal))
+            self._event(
+                cur, proposal.created_at, proposal.plan_arn, "proposal", proposal.event_detail()
+            )
+            return True
 
     def proposal(self, proposal_id: str) -> Proposal | None:
         found = self._proposals("WHERE proposal_id = ?", (proposal_id,))
@@ -238,7 +198,7 @@ class SqliteJournal:
         if states is None:
             return self._proposals("", ())
         values = tuple(sorted(state.value for state in states))
-        return self._proposals(f"WHERE state IN ({', '.join('?' for _ in values)})", values)
+        return self._proposals(f"WHERE state IN ({_marks(len(values))})", values)
 
     def transition_proposal(
         self,
@@ -250,35 +210,22 @@ class SqliteJournal:
         at: datetime,
     ) -> Proposal | None:
         values = tuple(sorted(state.value for state in expected))
-        with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.execute(
-                    "UPDATE proposals SET state = ?, decided_by = ?, decided_at = ?, note = ? "
-                    f"WHERE proposal_id = ? AND state IN ({', '.join('?' for _ in values)})",
-                    (to.value, by, _ts(at), note, proposal_id, *values),
-                )
-                if cur.rowcount != 1:
-                    cur.execute("ROLLBACK")
-                    return None
-                row = cur.execute(
-                    f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE proposal_id = ?",
-                    (proposal_id,),
-                ).fetchone()
-                updated = _row_to_proposal(row)
-                self._event(
-                    cur,
-                    at,
-                    updated.plan_arn,
-                    f"proposal_{to.value}",
-                    f"{proposal_id} by {by}: {note}",
-                )
-                cur.execute("COMMIT")
-                return updated
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE proposals SET state = ?, decided_by = ?, decided_at = ?, note = ? "
+                f"WHERE proposal_id = ? AND state IN ({_marks(len(values))})",
+                (to.value, by, stored_time(at), note, proposal_id, *values),
+            )
+            if cur.rowcount != 1:
+                return None
+            row = cur.execute(
+                "SELECT * FROM proposals WHERE proposal_id = ?", (proposal_id,)
+            ).fetchone()
+            updated = proposal_from(dict(row))
+            self._event(
+                cur, at, updated.plan_arn, f"proposal_{to.value}", f"{proposal_id} by {by}: {note}"
+            )
+            return updated
 
     def close(self) -> None:
         with self._lock:
@@ -287,70 +234,27 @@ class SqliteJournal:
     def _proposals(self, where: str, args: tuple[str, ...]) -> list[Proposal]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_PROPOSAL_COLUMNS} FROM proposals {where} ORDER BY created_at, rowid",
-                args,
+                f"SELECT * FROM proposals {where} ORDER BY created_at, rowid", args
             ).fetchall()
-        return [_row_to_proposal(r) for r in rows]
+        return [proposal_from(dict(r)) for r in rows]
 
-    def _select(self, where: str, args: tuple[str, ...]) -> list[Intent]:
+    def _intents(self, where: str, args: tuple[str, ...]) -> list[Intent]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM intents {where} ORDER BY created_at", args
+                f"SELECT * FROM intents {where} ORDER BY created_at", args
             ).fetchall()
-        return [_row_to_intent(r) for r in rows]
+        return [intent_from(dict(r)) for r in rows]
 
     @staticmethod
     def _event(cur: sqlite3.Cursor, at: datetime, plan_arn: str, event: str, detail: str) -> None:
         cur.execute(
             "INSERT INTO events (at, plan_arn, event, detail) VALUES (?, ?, ?, ?)",
-            (_ts(at), plan_arn, event, detail),
+            (stored_time(at), plan_arn, event, detail),
         )
 
 
-_PROPOSAL_COLUMNS = (
-    "proposal_id, plan_arn, plan_name, target, plan_end, offering_id, duration_hours, fee, "
-    "currency, reason, created_at, expires_at, state, decided_by, decided_at, note"
-)
-
-
-def _proposal_row(p: Proposal) -> tuple[object, ...]:
-    return (
-        p.proposal_id,
-        p.plan_arn,
-        p.plan_name,
-        p.target,
-        _ts(p.plan_end),
-        p.offering_id,
-        p.duration_hours,
-        str(p.fee.amount),
-        p.fee.currency,
-        p.reason,
-        _ts(p.created_at),
-        _ts(p.expires_at),
-        p.state.value,
-        p.decided_by,
-        _ts(p.decided_at) if p.decided_at else None,
-        p.note,
-    )
-
-
-def _row_to_proposal(row: tuple[object, ...]) -> Proposal:
-    (pid, arn, name, target, end, offering, hours, fee, currency, reason) = row[:10]
-    (created, expires, state, by, decided, note) = row[10:]
-    return Proposal(
-        proposal_id=str(pid),
-        plan_arn=str(arn),
-        plan_name=str(name),
-        target=str(target),
-        plan_end=datetime.fromisoformat(str(end)),
-        offering_id=str(offering),
-        duration_hours=int(str(hours)),
-        fee=Money(Decimal(str(fee)), str(currency)),
-        reason=str(reason),
-        created_at=datetime.fromisoformat(str(created)),
-        expires_at=datetime.fromisoformat(str(expires)),
-        state=ProposalState(str(state)),
-        decided_by=str(by),
-        decided_at=datetime.fromisoformat(str(decided)) if decided else None,
-        note=str(note),
+def _insert(cur: sqlite3.Cursor, into: str, values: Mapping[str, Stored]) -> None:
+    """`into` ("INSERT INTO table") the record's fields, each in the column of its name."""
+    cur.execute(
+        f"{into} ({', '.join(values)}) VALUES ({_marks(len(values))})", tuple(values.values())
     )

@@ -1,25 +1,30 @@
-"""The one DynamoDB table behind the journal and the leader lease: keys, client, errors.
+"""The one DynamoDB table behind the journal and the leader lease: keys, client, errors, and
+the fence every purchase's write carries.
 
 Single-table design: every item has a string partition key `pk` and sort key `sk`
 (docs/deployment.md lists what lives under which key; deploy/dynamodb/table.yaml creates
-the table). Money and times are stored as strings, counters and epoch milliseconds as numbers.
+the table). Values go in and out through boto3's TypeSerializer and TypeDeserializer: money
+and times are stored as strings, counters and epoch milliseconds as numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from watcher.aws.errors import ErrorKind, classify
+from watcher.journal.records import Fence
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, ConditionCheckTypeDef
 
 PK = "pk"
 SK = "sk"
@@ -40,12 +45,16 @@ LIVE_PROPOSALS = "proposal-live"  # guard: one live proposal per (plan ARN, plan
 SETTINGS = "setting"
 COUNTERS = "counter"
 LEASE = "lease"
+LEASE_SK = "leader"
 
 # Codes the journal and the lease handle themselves (a lost conditional write).
 CONDITIONAL_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 _THROTTLED = frozenset({"ProvisionedThroughputExceededException", "RequestLimitExceeded"})
 
 Item = dict[str, "AttributeValueTypeDef"]
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 
 
 class JournalUnavailable(Exception):
@@ -113,49 +122,61 @@ def calling(action: str) -> Iterator[None]:
         raise JournalUnavailable("unreachable", action, str(exc)) from exc
 
 
-def query_all(client: DynamoDBClient, table: str, pk: str, action: str) -> list[Item]:
-    """Every item in partition `pk`, strongly consistent, following every page."""
-    items: list[Item] = []
+def query_all(client: DynamoDBClient, table: str, pk: str, action: str) -> list[dict[str, Any]]:
+    """Every item in partition `pk`, strongly consistent, following every page, as values."""
+    items: list[dict[str, Any]] = []
     with calling(action):
         pages = client.get_paginator("query").paginate(
             TableName=table,
             KeyConditionExpression="#pk = :pk",
             ExpressionAttributeNames={"#pk": PK},
-            ExpressionAttributeValues={":pk": {"S": pk}},
+            ExpressionAttributeValues=attributes({":pk": pk}),
             ConsistentRead=True,
         )
         for page in pages:
-            items.extend(page.get("Items", []))
+            items.extend(values_of(item) for item in page.get("Items", []))
     return items
 
 
-def get_item(client: DynamoDBClient, table: str, pk: str, sk: str, action: str) -> Item | None:
+def get_item(
+    client: DynamoDBClient, table: str, pk: str, sk: str, action: str
+) -> dict[str, Any] | None:
+    """The item under (`pk`, `sk`) as values, strongly consistent; None if there is none."""
     with calling(action):
         found = client.get_item(TableName=table, Key=key(pk, sk), ConsistentRead=True)
     item = found.get("Item")
-    return dict(item) if item else None
+    return values_of(item) if item else None
 
 
 def key(pk: str, sk: str) -> Item:
-    return {PK: {"S": pk}, SK: {"S": sk}}
+    return attributes({PK: pk, SK: sk})
 
 
-def s(value: str) -> AttributeValueTypeDef:
-    return {"S": value}
+def attributes(values: Mapping[str, object]) -> Item:
+    """Plain values as DynamoDB attributes; a None is left out (the attribute is absent)."""
+    return {
+        name: _SERIALIZER.serialize(value) for name, value in values.items() if value is not None
+    }
 
 
-def n(value: int) -> AttributeValueTypeDef:
-    return {"N": str(value)}
+def values_of(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
+    """DynamoDB attributes as plain values (numbers come back as Decimal)."""
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
 
 
-def text(item: Mapping[str, Any], name: str) -> str:
-    return str(item[name]["S"])
+def epoch_ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
 
 
-def optional_text(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return None if value is None or "NULL" in value else str(value["S"])
-
-
-def number(item: Mapping[str, Any], name: str) -> int:
-    return int(item[name]["N"])
+def fence_condition(table: str, fence: Fence, now: datetime) -> ConditionCheckTypeDef:
+    """The ConditionCheck that makes a write depend on `fence` still holding an unexpired
+    leader lease (by the writer's own clock `now`; watcher/ha/lease.py keeps the lease)."""
+    return {
+        "TableName": table,
+        "Key": key(LEASE, LEASE_SK),
+        "ConditionExpression": "holder = :owner AND #token = :token AND expires_at > :now",
+        "ExpressionAttributeNames": {"#token": "token"},
+        "ExpressionAttributeValues": attributes(
+            {":owner": fence.owner, ":token": fence.token, ":now": epoch_ms(now)}
+        ),
+    }
