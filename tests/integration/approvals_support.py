@@ -45,7 +45,8 @@ class Operated:
         self.config_file.write_text(yaml.safe_dump(config_dict(journal, **top)))
 
     def cli(self, *argv: str) -> int:
-        return main([*argv, "--config", str(self.config_file)])
+        """Run a command on the engine's clock."""
+        return main([*argv, "--config", str(self.config_file)], self.engine.clock)
 
     def proposals(self) -> list[Any]:
         return self.engine.reconciler.journal.proposals()

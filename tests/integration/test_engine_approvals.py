@@ -15,7 +15,6 @@ import structlog
 
 from tests.integration.approvals_support import Operated, due_plan, samples
 from tests.integration.test_engine_support import DAY_FEE_4, by_name, client, exact_offering, policy
-from watcher import cli_ops
 from watcher.clock import ManualClock
 from watcher.journal.records import ProposalState
 
@@ -37,13 +36,6 @@ def _propose(**approval: Any) -> dict[str, Any]:
 class Setup(Operated):
     def __init__(self, tmp_path: Path, clock: ManualClock, **approval: Any) -> None:
         super().__init__(tmp_path, clock, policies=[_propose(**approval)])
-
-
-@pytest.fixture
-def cli_clock(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> ManualClock:
-    """The operator commands stamp decisions on the test's clock."""
-    monkeypatch.setattr(cli_ops, "clock", clock)
-    return clock
 
 
 def test_a_due_plan_gets_one_proposal_that_waits(
@@ -100,11 +92,11 @@ def test_dry_run_reports_the_would_be_proposal_and_writes_nothing(
 
 
 def test_approve_by_command_buys_at_the_next_cycle(
-    sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path, monkeypatch: Any
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, monkeypatch: Any
 ) -> None:
     arn = due_plan(sim, t0)
     end = sim.plan_end(arn)
-    setup = Setup(tmp_path, cli_clock)
+    setup = Setup(tmp_path, clock)
     setup.engine.cycle()
     [proposal] = setup.proposals()
     monkeypatch.setenv("USER", "alice")
@@ -112,7 +104,7 @@ def test_approve_by_command_buys_at_the_next_cycle(
     assert setup.cli("approve", proposal.proposal_id) == 0
     assert setup.cli("approve", proposal.proposal_id) == 1  # no longer pending
 
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     cycle, calls = setup.engine.cycle()
 
     result = by_name(cycle)["llm-a"]
@@ -124,7 +116,7 @@ def test_approve_by_command_buys_at_the_next_cycle(
     assert done.state is ProposalState.PURCHASED
     assert result.proposal == done
     assert cycle.proposals == []
-    cli_clock.advance(minutes=30)
+    clock.advance(minutes=30)
     setup.engine.cycle()
     assert sim.plan_end(arn) == end + timedelta(hours=24)
     assert len(sim.record.purchases) == 1
@@ -201,23 +193,23 @@ def test_reject_by_tag_closes_it_and_nothing_is_proposed_again(
 
 
 def test_reject_by_command_is_announced_once(
-    sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
     due_plan(sim, t0)
-    setup = Setup(tmp_path, cli_clock)
+    setup = Setup(tmp_path, clock)
     setup.engine.cycle()
     [proposal] = setup.proposals()
 
     assert setup.cli("reject", proposal.proposal_id, "--reason", "too dear") == 0
     assert setup.cli("reject", "p-nothere") == 1
 
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     cycle, calls = setup.engine.cycle()
     result = by_name(cycle)["llm-a"]
     assert result.decision.kind.value == "no_offering"
     assert "(too dear)" in result.decision.reason
     assert [p.proposal_id for p in cycle.proposals_closed] == [proposal.proposal_id]
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     later, _ = setup.engine.cycle()
     assert later.proposals_closed == []
     assert calls["ExtendTrainingPlan"] == 0
@@ -226,7 +218,7 @@ def test_reject_by_command_is_announced_once(
 @pytest.mark.parametrize(("price", "bought"), [("101.26", True), ("103.50", False)])
 def test_price_moved_after_approval(
     sim: Any,
-    cli_clock: ManualClock,
+    clock: ManualClock,
     t0: datetime,
     tmp_path: Path,
     price: str,
@@ -235,13 +227,13 @@ def test_price_moved_after_approval(
     """98.32 -> 101.26 is +2.99% (within the default 5%): bought. 103.50 is +5.27%: a new
     proposal at the new price, nothing bought."""
     due_plan(sim, t0)
-    setup = Setup(tmp_path, cli_clock)
+    setup = Setup(tmp_path, clock)
     setup.engine.cycle()
     [old] = setup.proposals()
     assert setup.cli("approve", old.proposal_id) == 0
     sim.market.set_terms("llm-a", price_per_instance_hour=Decimal(price))
 
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     cycle, calls = setup.engine.cycle()
 
     result = by_name(cycle)["llm-a"]

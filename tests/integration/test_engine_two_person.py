@@ -15,7 +15,6 @@ import structlog
 
 from tests.integration.approvals_support import Operated, due_plan
 from tests.integration.test_engine_support import by_name, client, policy
-from watcher import cli_ops
 from watcher.act import two_person
 from watcher.clock import ManualClock
 from watcher.journal.records import ProposalState
@@ -27,12 +26,6 @@ TWO_ABOVE = "5000.00 USD"  # the plan's one-day extension costs 9438.72 USD
 def _restore_logging() -> Iterator[None]:
     yield
     structlog.reset_defaults()
-
-
-@pytest.fixture
-def cli_clock(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> ManualClock:
-    monkeypatch.setattr(cli_ops, "clock", clock)
-    return clock
 
 
 def _setup(tmp_path: Path, clock: ManualClock, **approval: Any) -> Operated:
@@ -47,14 +40,14 @@ def _as(monkeypatch: pytest.MonkeyPatch, setup: Operated, user: str, *argv: str)
 
 def test_one_approval_does_not_buy_two_people_do(
     sim: Any,
-    cli_clock: ManualClock,
+    clock: ManualClock,
     t0: datetime,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     arn = due_plan(sim, t0)
-    setup = _setup(tmp_path, cli_clock)
+    setup = _setup(tmp_path, clock)
     first, _ = setup.engine.cycle()
     proposal = by_name(first)["llm-a"].proposal
     assert proposal is not None
@@ -71,7 +64,7 @@ def test_one_approval_does_not_buy_two_people_do(
     sm = client()
     sm.add_tags(ResourceArn=arn, Tags=[{"Key": "plan-watcher/approve", "Value": pid}])
 
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     waiting, calls = setup.engine.cycle()
     result = by_name(waiting)["llm-a"]
     assert result.decision.kind.value == "proposed"
@@ -86,7 +79,7 @@ def test_one_approval_does_not_buy_two_people_do(
     assert _as(monkeypatch, setup, "bob", "approve", pid) == 0
     [approved] = setup.proposals()
     assert approved.state is ProposalState.APPROVED and approved.decided_by == "cli:bob"
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     bought, _ = setup.engine.cycle()
     assert by_name(bought)["llm-a"].decision.kind.value == "extended"
     assert [p.plan_arn for p in sim.record.purchases] == [arn]
@@ -96,62 +89,62 @@ def test_one_approval_does_not_buy_two_people_do(
 
 def test_one_approval_still_fails_closed_at_the_deadline(
     sim: Any,
-    cli_clock: ManualClock,
+    clock: ManualClock,
     t0: datetime,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     arn = due_plan(sim, t0)
-    setup = _setup(tmp_path, cli_clock)
+    setup = _setup(tmp_path, clock)
     first, _ = setup.engine.cycle()
     proposal = by_name(first)["llm-a"].proposal
     assert proposal is not None
     assert _as(monkeypatch, setup, "alice", "approve", proposal.proposal_id) == 0
 
-    cli_clock.set(proposal.expires_at)
+    clock.set(proposal.expires_at)
     late, _ = setup.engine.cycle()
     assert by_name(late)["llm-a"].decision.kind.value == "expired"
     assert [p.state for p in setup.proposals()] == [ProposalState.EXPIRED]
     assert sim.record.purchases == []
-    assert sim.plan_end(arn) > cli_clock.now()
+    assert sim.plan_end(arn) > clock.now()
 
 
 def test_below_the_threshold_one_approval_buys(
     sim: Any,
-    cli_clock: ManualClock,
+    clock: ManualClock,
     t0: datetime,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     due_plan(sim, t0)
     rules = policy(action="propose", approval={"two_person_above": "9438.72 USD"})
-    setup = Operated(tmp_path, cli_clock, policies=[rules])
+    setup = Operated(tmp_path, clock, policies=[rules])
     first, _ = setup.engine.cycle()
     proposal = by_name(first)["llm-a"].proposal
     assert proposal is not None
     assert "different people" not in by_name(first)["llm-a"].decision.reason
     assert _as(monkeypatch, setup, "alice", "approve", proposal.proposal_id) == 0
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     assert by_name(setup.engine.cycle()[0])["llm-a"].decision.kind.value == "extended"
 
 
 def test_an_approval_from_before_the_threshold_is_not_enough_after_it(
     sim: Any,
-    cli_clock: ManualClock,
+    clock: ManualClock,
     t0: datetime,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     due_plan(sim, t0)
-    single = Operated(tmp_path, cli_clock, policies=[policy(action="propose")])
+    single = Operated(tmp_path, clock, policies=[policy(action="propose")])
     first, _ = single.engine.cycle()
     proposal = by_name(first)["llm-a"].proposal
     assert proposal is not None
     assert _as(monkeypatch, single, "alice", "approve", proposal.proposal_id) == 0
 
     # The policy now asks for two people above 5000 USD (a config reload).
-    setup = _setup(tmp_path, cli_clock)
-    cli_clock.advance(minutes=5)
+    setup = _setup(tmp_path, clock)
+    clock.advance(minutes=5)
     held, calls = setup.engine.cycle()
     result = by_name(held)["llm-a"]
     assert result.decision.kind.value == "proposed"
@@ -162,5 +155,5 @@ def test_an_approval_from_before_the_threshold_is_not_enough_after_it(
     assert setup.engine.events("proposal_needs_second_approval")
 
     assert _as(monkeypatch, setup, "bob", "approve", proposal.proposal_id) == 0
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     assert by_name(setup.engine.cycle()[0])["llm-a"].decision.kind.value == "extended"

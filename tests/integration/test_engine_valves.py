@@ -14,7 +14,6 @@ import structlog
 
 from tests.integration.approvals_support import Operated, due_plan, samples
 from tests.integration.test_engine_support import by_name, kinds
-from watcher import cli_ops
 from watcher.clock import ManualClock
 from watcher.sandbox.faults import Faults, ScriptedFault
 
@@ -27,17 +26,11 @@ def _restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-@pytest.fixture
-def cli_clock(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> ManualClock:
-    monkeypatch.setattr(cli_ops, "clock", clock)
-    return clock
-
-
 def test_pause_holds_every_purchase_and_resume_allows_them_again(
-    sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
     due_plan(sim, t0)
-    setup = Operated(tmp_path, cli_clock)
+    setup = Operated(tmp_path, clock)
 
     assert setup.cli("pause", "--reason", "quarter-end freeze") == 0
     cycle, calls = setup.engine.cycle()
@@ -51,7 +44,7 @@ def test_pause_holds_every_purchase_and_resume_allows_them_again(
     assert cycle.purchases_blocked is not None and "quarter-end freeze" in cycle.purchases_blocked
 
     assert setup.cli("resume") == 0
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     again, calls = setup.engine.cycle()
     assert kinds(again)["llm-a"] == "extended"
     assert calls["ExtendTrainingPlan"] == 1
@@ -76,7 +69,7 @@ def test_the_kill_switch_is_read_right_before_the_purchase(
 
 
 def test_the_circuit_breaker_opens_after_n_failures_until_resume(
-    make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
     """Three plans' purchases are refused in a row: the breaker opens and the fourth plan,
     decided after them, is not bought; `resume` lets the next cycles buy again."""
@@ -84,7 +77,7 @@ def test_the_circuit_breaker_opens_after_n_failures_until_resume(
     sim = make_sim(faults=faults)
     for name in PLANS:  # the same deadline: decided in ARN order, llm-d last
         due_plan(sim, t0, name)
-    setup = Operated(tmp_path, cli_clock, safety={"circuit_breaker_failures": 3})
+    setup = Operated(tmp_path, clock, safety={"circuit_breaker_failures": 3})
 
     cycle, calls = setup.engine.cycle()
 
@@ -103,13 +96,13 @@ def test_the_circuit_breaker_opens_after_n_failures_until_resume(
     [opened] = setup.engine.events("circuit_breaker_open")
     assert opened["failures"] == 3
 
-    cli_clock.advance(minutes=30)
+    clock.advance(minutes=30)
     held, calls = setup.engine.cycle()
     assert calls["ExtendTrainingPlan"] == 0
     assert set(kinds(held).values()) == {"would_extend"}
 
     assert setup.cli("resume") == 0
-    cli_clock.advance(minutes=5)
+    clock.advance(minutes=5)
     resumed, calls = setup.engine.cycle()
     assert set(kinds(resumed).values()) == {"extended"}
     assert calls["ExtendTrainingPlan"] == 4
@@ -168,12 +161,12 @@ def test_backoff_near_the_deadline_is_a_quarter_of_the_time_left(
 
 
 def test_metrics_show_the_breaker_and_the_pause_cause(
-    make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
     faults = Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "refuse", times=1)])
     sim = make_sim(faults=faults)
     due_plan(sim, t0)
-    setup = Operated(tmp_path, cli_clock, safety={"circuit_breaker_failures": 1})
+    setup = Operated(tmp_path, clock, safety={"circuit_breaker_failures": 1})
 
     opened = samples(setup.engine.cycle()[0])
 
@@ -190,7 +183,7 @@ def test_metrics_show_the_breaker_and_the_pause_cause(
 
 
 def test_throttled_purchases_never_open_the_breaker(
-    make_sim: Any, cli_clock: ManualClock, t0: datetime, tmp_path: Path
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
     """AWS throttling purchases says "not now": each plan backs off, but the breaker (which
     only a human closes) stays shut."""
@@ -198,7 +191,7 @@ def test_throttled_purchases_never_open_the_breaker(
     sim = make_sim(faults=faults)
     for name in PLANS:
         due_plan(sim, t0, name)
-    setup = Operated(tmp_path, cli_clock, safety={"circuit_breaker_failures": 3})
+    setup = Operated(tmp_path, clock, safety={"circuit_breaker_failures": 3})
 
     cycle, calls = setup.engine.cycle()
 

@@ -15,7 +15,6 @@ import structlog
 
 from tests.integration.approvals_support import Operated, due_plan
 from tests.integration.test_engine_support import Engine, by_name, make_config, policy
-from watcher import cli_ops
 from watcher.clock import ManualClock
 from watcher.journal.records import ProposalState
 
@@ -89,9 +88,8 @@ def test_the_deadline_overrides_a_window_that_opens_too_late(
 
 
 def test_an_approved_proposal_waits_for_the_window_and_is_kept(
-    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(cli_ops, "clock", clock)
     arn = due_plan(sim, t0)
     window = {"days": ["mon-fri"], "hours": "09:00-10:00"}
     rules = policy(action="propose", purchase_windows=[window])

@@ -18,9 +18,8 @@ import structlog
 
 from tests.integration.approvals_support import Operated, due_plan
 from tests.integration.test_engine_support import DAY_FEE_4, REGION, client, exact_offering, policy
-from watcher import cli_ops
+from watcher.cli.one_shot import run_history
 from watcher.clock import ManualClock
-from watcher.commands import run_history
 from watcher.history import COLUMNS, Period
 from watcher.sandbox.faults import Faults, ScriptedFault
 
@@ -84,7 +83,6 @@ def test_one_row_per_extension_field_by_field(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(cli_ops, "clock", clock)
     sim, setup = _world(make_sim, clock, t0, tmp_path)
     first, _ = setup.engine.cycle()  # buys llm-a; llm-c's purchase is ambiguous; big-b proposed
     [proposal] = setup.proposals()

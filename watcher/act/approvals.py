@@ -1,7 +1,7 @@
 """Proposals under `action: propose`: create, approve (by tag or automatically), replace,
 expire and settle them in the journal, as the pure `judge` says. One `ProposalDesk` per cycle.
 
-A human approves with `plan-watcher approve ID` (watcher/cli_ops.py) or by tagging the plan
+A human approves with `plan-watcher approve ID` (watcher/cli/ops.py) or by tagging the plan
 `plan-watcher/approve=ID` in AWS; rejection is the same with `reject`. In dry-run nothing here
 writes to the journal or AWS: decisions only say what would happen.
 """

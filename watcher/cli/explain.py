@@ -10,14 +10,13 @@ import json
 import sys
 from typing import Any
 
+from watcher.cli.exit_codes import ExitCode
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.explain import NotFound, explain, explain_json
 from watcher.journal.table import JournalUnavailable
 from watcher.observe.logs import configure
 from watcher.report import wrapped
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def run_explain(
@@ -28,10 +27,10 @@ def run_explain(
         found = explain(config, ref, target, clock)
     except NotFound as exc:
         print(f"plan-watcher: {exc}", file=sys.stderr)
-        return EXIT_USAGE if exc.ambiguous else EXIT_FAILED
+        return ExitCode.BAD_CONFIG if exc.ambiguous else ExitCode.FAILED
     except JournalUnavailable as exc:
         print(f"plan-watcher: the journal is unavailable: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     try:
         data = explain_json(found, config)
     finally:
@@ -40,7 +39,7 @@ def run_explain(
         print(json.dumps(data, indent=2))
     else:
         print(render(data))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _section(title: str, lines: list[str]) -> list[str]:

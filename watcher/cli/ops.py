@@ -1,6 +1,6 @@
 """Operator commands on the journal, with no AWS calls: proposals, approve, reject, pause,
-resume. Each `cmd_*` takes the parsed arguments and returns the exit code (SPEC section 2:
-0 ok, 1 failed, 2 bad config or usage); watcher/cli.py registers them.
+resume. Each `cmd_*` takes the parsed arguments and the clock its decisions are stamped with,
+and returns the exit code; watcher/cli/main.py registers them.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from datetime import datetime
 from watcher.act import two_person
 from watcher.act.valves import Valves
 from watcher.app import open_journal
-from watcher.clock import Clock, SystemClock
+from watcher.cli.common import load_config_or_report, output_format
+from watcher.cli.exit_codes import ExitCode
+from watcher.clock import Clock
 from watcher.config import Config
 from watcher.decide.approval import fee_ceiling
 from watcher.decide.text import iso, money
 from watcher.journal.records import LIVE_PROPOSAL_STATES, Journal, Proposal, ProposalState
 from watcher.observe.logs import configure, get_logger
 from watcher.report import pause_fields, proposal_fields, proposal_lines
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
-
-#: The clock the operator commands stamp decisions with (tests replace it).
-clock: Clock = SystemClock()
 
 
 def operator() -> str:
@@ -35,13 +32,11 @@ def operator() -> str:
 
 
 def _with_journal(
-    args: argparse.Namespace, work: Callable[[Config, Journal, datetime], int]
+    args: argparse.Namespace, clock: Clock, work: Callable[[Config, Journal, datetime], int]
 ) -> int:
-    from watcher.cli import load_config_or_report
-
     config = load_config_or_report(args)
     if config is None:
-        return EXIT_BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     configure(config.logging.level.value, config.logging.format.value, sys.stderr)
     journal = open_journal(config)
     try:
@@ -52,33 +47,33 @@ def _with_journal(
 
 def _fail(message: str) -> int:
     print(f"plan-watcher: {message}", file=sys.stderr)
-    return EXIT_FAILED
+    return ExitCode.FAILED
 
 
 # --- proposals ---------------------------------------------------------------------------
 
 
-def cmd_proposals(args: argparse.Namespace) -> int:
+def cmd_proposals(args: argparse.Namespace, clock: Clock) -> int:
     def work(config: Config, journal: Journal, now: datetime) -> int:
         states = None if args.all else frozenset(LIVE_PROPOSAL_STATES)
         found = journal.proposals(states)
         valves = Valves(journal, config.safety)
         pause = valves.paused()
-        if _format(args) == "json":
+        if output_format(args) == "json":
             report = {
                 "proposals": [_with_approvals(journal, p) for p in found],
                 "purchases_paused": pause_fields(pause),
                 "purchase_failures_in_a_row": valves.failures_in_a_row(),
             }
             print(json.dumps(report, indent=2))
-            return EXIT_OK
+            return ExitCode.OK
         lines = proposal_lines(found, now)[1:] or ["no proposals" + ("" if args.all else " open")]
         if pause is not None:
             lines.append(f"PAUSED: {pause.describe()}; `plan-watcher resume` ends it")
         print("\n".join(lines))
-        return EXIT_OK
+        return ExitCode.OK
 
-    return _with_journal(args, work)
+    return _with_journal(args, clock, work)
 
 
 def _with_approvals(journal: Journal, proposal: Proposal) -> dict[str, object]:
@@ -88,12 +83,6 @@ def _with_approvals(journal: Journal, proposal: Proposal) -> dict[str, object]:
     fields["approvals_needed"] = record.needed if record is not None else 1
     fields["approvals"] = [{"by": by, "at": at} for by, at in record.given] if record else []
     return fields
-
-
-def _format(args: argparse.Namespace) -> str:
-    from watcher.cli import output_format
-
-    return output_format(args)
 
 
 # --- approve / reject --------------------------------------------------------------------
@@ -114,7 +103,7 @@ def _decidable(
     return proposal
 
 
-def cmd_approve(args: argparse.Namespace) -> int:
+def cmd_approve(args: argparse.Namespace, clock: Clock) -> int:
     def work(config: Config, journal: Journal, now: datetime) -> int:
         found = _decidable(journal, args.id, frozenset({ProposalState.PENDING}))
         if isinstance(found, str):
@@ -134,7 +123,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
             get_logger().info("proposal_approval_recorded", proposal_id=args.id, by=by, how=how)
             if done is None:
                 print(how)
-                return EXIT_OK
+                return ExitCode.OK
         else:
             done = journal.transition_proposal(
                 args.id,
@@ -156,12 +145,12 @@ def cmd_approve(args: argparse.Namespace) -> int:
             f"{money(done.fee)}; the next cycle buys it if a fresh offer of that length costs "
             f"{limit}, else it makes a new proposal"
         )
-        return EXIT_OK
+        return ExitCode.OK
 
-    return _with_journal(args, work)
+    return _with_journal(args, clock, work)
 
 
-def cmd_reject(args: argparse.Namespace) -> int:
+def cmd_reject(args: argparse.Namespace, clock: Clock) -> int:
     def work(config: Config, journal: Journal, now: datetime) -> int:
         found = _decidable(journal, args.id, frozenset(LIVE_PROPOSAL_STATES))
         if isinstance(found, str):
@@ -178,33 +167,33 @@ def cmd_reject(args: argparse.Namespace) -> int:
             f"rejected {done.proposal_id}: {done.plan_name} is not extended by plan-watcher "
             "until its end time changes"
         )
-        return EXIT_OK
+        return ExitCode.OK
 
-    return _with_journal(args, work)
+    return _with_journal(args, clock, work)
 
 
 # --- pause / resume ----------------------------------------------------------------------
 
 
-def cmd_pause(args: argparse.Namespace) -> int:
+def cmd_pause(args: argparse.Namespace, clock: Clock) -> int:
     def work(config: Config, journal: Journal, now: datetime) -> int:
         reason = args.reason or "paused with plan-watcher pause"
         pause = Valves(journal, config.safety).pause(reason, operator(), now)
         get_logger().info("purchases_paused", reason=reason, by=pause.by)
         print(f"{pause.describe()}; nothing is bought until `plan-watcher resume`")
-        return EXIT_OK
+        return ExitCode.OK
 
-    return _with_journal(args, work)
+    return _with_journal(args, clock, work)
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
+def cmd_resume(args: argparse.Namespace, clock: Clock) -> int:
     def work(config: Config, journal: Journal, now: datetime) -> int:
         valves = Valves(journal, config.safety)
         failures = valves.failures_in_a_row()
         was = valves.resume()
         if was is None and not failures:
             print("purchases were not paused")
-            return EXIT_OK
+            return ExitCode.OK
         get_logger().info(
             "purchases_resumed",
             by=operator(),
@@ -212,6 +201,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
             failures_in_a_row=failures,
         )
         print("purchases resumed" + (f" (were: {was.describe()})" if was else ""))
-        return EXIT_OK
+        return ExitCode.OK
 
-    return _with_journal(args, work)
+    return _with_journal(args, clock, work)

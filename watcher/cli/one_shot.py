@@ -8,14 +8,13 @@ from typing import Any
 
 from watcher.app import build_gateways, build_reconciler, open_journal
 from watcher.aws.calls import CallCounter
+from watcher.cli.exit_codes import ExitCode
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.history import Period, gather, to_csv
 from watcher.journal.table import JournalUnavailable
 from watcher.observe.logs import configure, get_logger
 from watcher.report import cycle_json, render_table, wrapped
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def _logs_to_stderr(config: Config) -> None:
@@ -43,12 +42,12 @@ def run_once(
         # Nothing is bought without its intent written, so an unreachable journal ends here.
         get_logger().error("journal_unavailable", error=str(exc))
         print(f"plan-watcher: the journal is unavailable: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     if output == "json":
         print(json.dumps(cycle_json(cycle), indent=2))
     else:
         print(render_table(cycle))
-    return EXIT_FAILED if cycle.failed else EXIT_OK
+    return ExitCode.FAILED if cycle.failed else ExitCode.OK
 
 
 def run_history(
@@ -78,7 +77,7 @@ def run_history(
         print(_history_table(found.plans, found.budgets, found.errors))
     for error in found.errors if output == "csv" else ():
         print(f"plan-watcher: {error}", file=sys.stderr)
-    return EXIT_FAILED if found.errors else EXIT_OK
+    return ExitCode.FAILED if found.errors else ExitCode.OK
 
 
 def _history_table(

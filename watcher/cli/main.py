@@ -1,9 +1,5 @@
-"""The command line: parse arguments, load the config, call into the app. Nothing else.
-
-Each subcommand is one `cmd_*` function taking the parsed arguments and returning the exit
-code; `COMMANDS` registers them. Exit codes follow SPEC section 2: 0 ok, 1 failed, 2 bad
-config (or bad usage).
-"""
+"""The commands: each is one `cmd_*` function taking the parsed arguments and the clock and
+returning its exit code; `COMMANDS` registers them and `main` runs the one asked for."""
 
 from __future__ import annotations
 
@@ -15,56 +11,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from watcher import __version__
-from watcher.config import (
-    Config,
-    ConfigError,
-    Mode,
-    default_config_path,
-    format_duration,
-    load_config,
-)
+from watcher.cli.common import config_path, load_config_or_report, output_format
+from watcher.cli.exit_codes import ExitCode
+from watcher.clock import Clock, SystemClock
+from watcher.config import Config, format_duration
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_CONFIG = 2
-
-Handler = Callable[[argparse.Namespace], int]
+Handler = Callable[[argparse.Namespace, Clock], int]
 
 
-def config_path(args: argparse.Namespace) -> Path:
-    """--config, else $PLAN_WATCHER_CONFIG, else config/watcher.yaml."""
-    given: Path | None = args.config
-    return given if given is not None else default_config_path()
-
-
-def load_config_or_report(args: argparse.Namespace) -> Config | None:
-    """The config named by the arguments, with --dry-run applied; None after printing
-    every problem to stderr (the caller then exits 2)."""
-    try:
-        config = load_config(config_path(args))
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return None
-    if getattr(args, "dry_run", False):
-        config = config.with_mode(Mode.DRY_RUN)
-    return config
-
-
-def output_format(args: argparse.Namespace) -> str:
-    """--output if given, else a table on a terminal and JSON when piped."""
-    chosen: str | None = getattr(args, "output", None)
-    if chosen is not None:
-        return chosen
-    return "table" if sys.stdout.isatty() else "json"
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
+def cmd_validate(args: argparse.Namespace, clock: Clock) -> int:
     config = load_config_or_report(args)
     if config is None:
-        return EXIT_BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     print(describe_config(config_path(args), config))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def describe_config(path: Path, config: Config) -> str:
@@ -103,46 +63,46 @@ def describe_config(path: Path, config: Config) -> str:
     return "\n".join(lines)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, clock: Clock) -> int:
     from watcher.daemon import Daemon
     from watcher.observe.logs import configure
 
     config = load_config_or_report(args)
     if config is None:
-        return EXIT_BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     configure(config.logging.level.value, config.logging.format.value, sys.stdout)
-    return Daemon(config, config_path(args)).run()
+    return Daemon(config, config_path(args), clock=clock).run()
 
 
-def cmd_once(args: argparse.Namespace) -> int:
-    from watcher.commands import run_once
-
-    config = load_config_or_report(args)
-    if config is None:
-        return EXIT_BAD_CONFIG
-    return run_once(config, output_format(args), dry_run=config.dry_run)
-
-
-def cmd_plan(args: argparse.Namespace) -> int:
-    from watcher.commands import run_once
+def cmd_once(args: argparse.Namespace, clock: Clock) -> int:
+    from watcher.cli.one_shot import run_once
 
     config = load_config_or_report(args)
     if config is None:
-        return EXIT_BAD_CONFIG
-    return run_once(config, output_format(args), dry_run=True, notify=False)
+        return ExitCode.BAD_CONFIG
+    return run_once(config, output_format(args), dry_run=config.dry_run, clock=clock)
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    from watcher.commands import run_history
+def cmd_plan(args: argparse.Namespace, clock: Clock) -> int:
+    from watcher.cli.one_shot import run_once
+
+    config = load_config_or_report(args)
+    if config is None:
+        return ExitCode.BAD_CONFIG
+    return run_once(config, output_format(args), dry_run=True, clock=clock, notify=False)
+
+
+def cmd_history(args: argparse.Namespace, clock: Clock) -> int:
+    from watcher.cli.one_shot import run_history
     from watcher.history import Period
 
     config = load_config_or_report(args)
     if config is None:
-        return EXIT_BAD_CONFIG
+        return ExitCode.BAD_CONFIG
     if args.since is not None and args.until is not None and args.until <= args.since:
         print("plan-watcher: --until must be later than --since", file=sys.stderr)
-        return EXIT_BAD_CONFIG
-    return run_history(config, output_format(args), period=Period(args.since, args.until))
+        return ExitCode.BAD_CONFIG
+    return run_history(config, output_format(args), clock, Period(args.since, args.until))
 
 
 def moment(text: str) -> datetime:
@@ -161,13 +121,13 @@ def _period_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--until", type=moment, metavar="WHEN", help="bought before (UTC)")
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
-    from watcher.cli_explain import run_explain
+def cmd_explain(args: argparse.Namespace, clock: Clock) -> int:
+    from watcher.cli.explain import run_explain
 
     config = load_config_or_report(args)
     if config is None:
-        return EXIT_BAD_CONFIG
-    return run_explain(config, args.plan, args.target, output_format(args))
+        return ExitCode.BAD_CONFIG
+    return run_explain(config, args.plan, args.target, output_format(args), clock)
 
 
 def _plan_arguments(sub: argparse.ArgumentParser) -> None:
@@ -176,13 +136,13 @@ def _plan_arguments(sub: argparse.ArgumentParser) -> None:
 
 
 def _ops(name: str) -> Handler:
-    """A handler from watcher/cli_ops.py, imported when the command runs."""
+    """A handler from watcher/cli/ops.py, imported when the command runs."""
 
-    def handler(args: argparse.Namespace) -> int:
-        from watcher import cli_ops
+    def handler(args: argparse.Namespace, clock: Clock) -> int:
+        from watcher.cli import ops
 
-        run: Handler = getattr(cli_ops, name)
-        return run(args)
+        run: Handler = getattr(ops, name)
+        return run(args, clock)
 
     return handler
 
@@ -199,7 +159,7 @@ def _reason_argument(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--reason", metavar="TEXT", help="why; recorded in the journal")
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
+def cmd_sandbox(args: argparse.Namespace, clock: Clock) -> int:
     from watcher.demo import run_sandbox
 
     return run_sandbox(speed=args.speed, hours=args.hours, port=args.port)
@@ -299,15 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code (usage errors are 2, like a bad config)."""
+def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
+    """Run the command line on `clock` (the system clock unless given); return the exit code
+    (usage errors are 2, like a bad config)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_CONFIG
+        return exc.code if isinstance(exc.code, int) else ExitCode.BAD_CONFIG
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return EXIT_BAD_CONFIG
-    return handler(args)
+        return ExitCode.BAD_CONFIG
+    return handler(args, clock or SystemClock())
