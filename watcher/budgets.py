@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from watcher.config import Budget
 from watcher.decide import BudgetState
 from watcher.journal.records import Intent, IntentState
-from watcher.model import CurrencyMismatch, Extension, Money
+from watcher.model import CurrencyMismatch, Extension, ExtensionOffering, Money
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,14 @@ def spend(
         # Unknown spend: admit nothing rather than guess.
         return BudgetSpend(budget, BudgetState(budget.name, limit, limit), problem)
     return BudgetSpend(budget, BudgetState(budget.name, limit, total), None)
+
+
+def reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:
+    """`budget` with `offering`'s fee counted as spent (a purchase made or maybe made)."""
+    state = budget.state
+    if state.spent.currency != offering.upfront_fee.currency:
+        return budget
+    return replace(
+        budget,
+        state=BudgetState(state.name, state.limit, state.spent + offering.upfront_fee),
+    )

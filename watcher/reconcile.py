@@ -17,13 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from watcher.act.approvals import ProposalDesk
-from watcher.act.checkout import checkout, reserve
+from watcher.act.checkout import checkout
 from watcher.act.purchase import PurchaseResult, Settlement, held_plans, resolve
 from watcher.act.purchase_notes import note_purchase
 from watcher.act.valves import Valves
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.budgets import BudgetSpend, CoveredExtensions, earliest_window_start, spend
+from watcher.budgets import BudgetSpend, CoveredExtensions, earliest_window_start, reserve, spend
 from watcher.clock import Clock
 from watcher.config import Config, Mode
 from watcher.decide import (
@@ -52,7 +52,7 @@ from watcher.model import (
 from watcher.observe.logs import get_logger
 from watcher.policy_rules import needs_tags, rules_for
 from watcher.report import decision_fields
-from watcher.results import CycleResult, PlanResult
+from watcher.results import CycleResult, PlanResult, with_proposals
 
 EVALUATED = (PlanStatus.ACTIVE, PlanStatus.SCHEDULED)
 #: Plans of one target surveyed at once (each survey is a few AWS reads).
@@ -179,7 +179,8 @@ class Reconciler:
             )
         cycle.limits = ledger.states(now)
 
-        cycle.results = desk.finish(cycle.results)
+        decided = {r.plan_arn: (r.plan, r.decision) for r in cycle.results}
+        cycle.results = with_proposals(cycle.results, desk.finish(decided))
         cycle.results.sort(key=lambda r: (r.target, r.plan_name))
         cycle.proposals_closed = desk.closed
         cycle.proposal_events = desk.events

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from watcher.act.purchase import PurchaseOutcome, Settlement
@@ -68,3 +68,11 @@ class CycleResult:
     def failed(self) -> bool:
         """A target could not be read, or some plan's evaluation or purchase failed."""
         return bool(self.errors) or any(r.decision.kind is DecisionKind.ERROR for r in self.results)
+
+
+def with_proposals(results: list[PlanResult], live: Mapping[str, Proposal]) -> list[PlanResult]:
+    """`results` with each plan's live proposal attached where the cycle attached none."""
+    return [
+        replace(r, proposal=live[r.plan_arn]) if r.proposal is None and r.plan_arn in live else r
+        for r in results
+    ]

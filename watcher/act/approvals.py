@@ -9,7 +9,8 @@ writes to the journal or AWS: decisions only say what would happen.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +36,6 @@ from watcher.journal.records import (
     ProposalState,
 )
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
-from watcher.results import PlanResult
 
 PENDING = frozenset({ProposalState.PENDING})
 LIVE = frozenset(LIVE_PROPOSAL_STATES)
@@ -217,30 +217,22 @@ class ProposalDesk:
         self.events.append("purchased")
         return done
 
-    def finish(self, results: list[PlanResult]) -> list[PlanResult]:
+    def finish(self, decided: Mapping[str, tuple[Plan | None, Decision]]) -> dict[str, Proposal]:
         """Settle live proposals whose plan did not go through `handle` this cycle (expired,
-        no longer needed, plan end moved) and attach the live ones to their plans' results."""
-        by_plan = {r.plan_arn: r for r in results}
+        no longer needed, plan end moved), from each plan's (plan, decision) this cycle; the
+        live proposals by plan ARN, for the plans' results."""
         for proposal in list(self._live.values()):
             if proposal.proposal_id in self._handled:
                 continue
-            self._settle(proposal, by_plan.get(proposal.plan_arn))
+            self._settle(proposal, decided.get(proposal.plan_arn))
         self._note_rejections_by_command()
-        live = (
-            {p.plan_arn: p for p in self.journal.proposals(LIVE)}
-            if not self.dry_run
-            else {p.plan_arn: p for p in self._live.values()}
-        )
-        return [
-            replace(r, proposal=live[r.plan_arn])
-            if r.proposal is None and r.plan_arn in live
-            else r
-            for r in results
-        ]
+        if self.dry_run:
+            return {p.plan_arn: p for p in self._live.values()}
+        return {p.plan_arn: p for p in self.journal.proposals(LIVE)}
 
-    def _settle(self, proposal: Proposal, result: PlanResult | None) -> None:
+    def _settle(self, proposal: Proposal, seen: tuple[Plan | None, Decision] | None) -> None:
         log = self.log.bind(plan=proposal.plan_name, target=proposal.target)
-        plan = result.plan if result is not None else None
+        plan, decision = seen if seen is not None else (None, None)
         if plan is not None and plan.end_time != proposal.plan_end:
             if self._bought(proposal):
                 if not self.dry_run:
@@ -254,17 +246,17 @@ class ProposalDesk:
                 return
             why = f"the plan's end moved from {iso(proposal.plan_end)} to {iso(plan.end_time)}"
             self._close(proposal, ProposalState.SUPERSEDED, why, log)
-        elif (result is not None and result.decision.kind is DecisionKind.EXPIRED) or (
-            result is None and self.now >= proposal.expires_at
+        elif (decision is not None and decision.kind is DecisionKind.EXPIRED) or (
+            decision is None and self.now >= proposal.expires_at
         ):
             why = f"not bought by the last safe purchase moment {iso(proposal.expires_at)}"
             self._close(proposal, ProposalState.EXPIRED, why + "; approvals fail closed", log)
         elif (
-            result is not None
-            and result.decision.kind in NOT_NEEDED | {DecisionKind.UNMANAGED}
-            and not result.decision.window_hold  # waiting for a purchase window: still needed
+            decision is not None
+            and decision.kind in NOT_NEEDED | {DecisionKind.UNMANAGED}
+            and not decision.window_hold  # waiting for a purchase window: still needed
         ):
-            why = f"no longer needed: the plan's decision is now {result.decision.kind.value}"
+            why = f"no longer needed: the plan's decision is now {decision.kind.value}"
             self._close(proposal, ProposalState.SUPERSEDED, why, log)
 
     def _bought(self, proposal: Proposal) -> bool:

@@ -1,5 +1,5 @@
 """The last steps before and after `buy()`: every valve is asked right before the purchase,
-and the outcome feeds the circuit breaker, the plan's backoff and the running budgets."""
+and the outcome feeds the circuit breaker and the plan's backoff."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from watcher.act.purchase import PurchaseOutcome, PurchaseResult, buy
 from watcher.act.valves import Pause, Valves
 from watcher.aws.errors import ErrorKind
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.budgets import BudgetSpend
-from watcher.decide import BudgetState
 from watcher.journal.records import Fence, Journal
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
 
@@ -66,17 +64,6 @@ def checkout(
         throttled=outcome.error_kind is ErrorKind.THROTTLED,
     )
     return Checkout(_after_purchase(decision, chosen, outcome), outcome, breaker)
-
-
-def reserve(budget: BudgetSpend, offering: ExtensionOffering) -> BudgetSpend:
-    """`budget` with `offering`'s fee counted as spent (a purchase made or maybe made)."""
-    state = budget.state
-    if state.spent.currency != offering.upfront_fee.currency:
-        return budget
-    return replace(
-        budget,
-        state=BudgetState(state.name, state.limit, state.spent + offering.upfront_fee),
-    )
 
 
 def _after_purchase(

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from watcher.config.checks import cross_check
 from watcher.config.errors import ConfigError, ConfigIssue, format_path, issues_from_validation
 from watcher.config.models import Config
 from watcher.config.values import describe
@@ -64,13 +65,16 @@ def parse_config(
         raise ConfigError([(source, f"expected a mapping of config keys, got {describe(data)}")])
     merged, applied = _apply_overrides(dict(data), environ)
     try:
-        return Config.model_validate(merged, context={"environ": environ})
+        config = Config.model_validate(merged, context={"environ": environ})
     except ValidationError as exc:
         issues = issues_from_validation(Config, exc)
-    except ConfigError as exc:
-        issues = exc.issues
     except RecursionError:
         issues = [ConfigIssue(source, "the document is nested too deeply")]
+    else:
+        # Rules that relate several keys run once every section has the right shape.
+        issues = cross_check(config)
+        if not issues:
+            return config
     raise ConfigError(_name_overrides(issues, applied)) from None
 
 

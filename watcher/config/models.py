@@ -1,7 +1,8 @@
 """The config schema (SPEC section 3) as frozen pydantic models.
 
 Field-level rules live here; rules that relate several keys (references between sections,
-min <= max, currencies) live in `checks.py` and run once the structure is valid.
+min <= max, currencies) live in `checks.py`, which `parse_config` (loader.py) runs once the
+structure is valid.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from pydantic import (
     model_validator,
 )
 
-from watcher.config.checks import cross_check
 from watcher.config.enums import (
     Action,
     BudgetWindow,
@@ -35,7 +35,6 @@ from watcher.config.enums import (
     Prefer,
     UnattributedUse,
 )
-from watcher.config.errors import ConfigError
 from watcher.config.operations import Approval, Lease, Notifications, Safety
 from watcher.config.values import (
     NAME_PATTERN,
@@ -386,13 +385,6 @@ class Config(_Section):
         if not value:
             raise ValueError("needs at least one target (omit the key for the ambient account)")
         return value
-
-    @model_validator(mode="after")
-    def _cross_check(self) -> Config:
-        issues = cross_check(self)
-        if issues:
-            raise ConfigError(issues)
-        return self
 
     def policy_for(self, plan_name: str, tags: Mapping[str, str], target: str) -> Policy | None:
         """The first policy that matches the plan, or None (the plan is unmanaged)."""
