@@ -23,7 +23,7 @@ GatewayFactory = Callable[[TargetSpec, CallCounter], SageMakerGateway]
 
 
 def default_gateway(spec: TargetSpec, counter: CallCounter) -> SageMakerGateway:
-    return SageMakerGateway(spec, target_session(spec), counter)
+    return SageMakerGateway(spec, target_session(spec, counter=counter), counter)
 
 
 def build_gateways(
@@ -35,15 +35,16 @@ def build_gateways(
     }
 
 
-def open_journal(config: Config) -> Journal:
-    """SQLite for a file path; DynamoDB (ambient credentials and region) for dynamodb://TABLE."""
+def open_journal(config: Config, counter: CallCounter | None = None) -> Journal:
+    """SQLite for a file path; DynamoDB (ambient credentials and region) for dynamodb://TABLE,
+    its requests counted in `counter`."""
     path, table = config.state.sqlite_path, config.state.dynamodb_table
     if path is not None or table is None:
         return SqliteJournal(path or config.state.journal)
     # Calls are bounded well inside the lease, so a hung request cannot outlive leadership.
     timeout = max(1.0, min(5.0, config.state.lease.duration.total_seconds() / 4))
     region = config.targets[0].region if config.targets else None
-    return DynamoJournal(table, table_client(region, timeout), SystemClock())
+    return DynamoJournal(table, table_client(region, timeout, counter), SystemClock())
 
 
 def open_leadership(
@@ -72,7 +73,7 @@ def build_reconciler(
     return Reconciler(
         config,
         clock or SystemClock(),
-        journal or open_journal(config),
+        journal or open_journal(config, counter),
         build_gateways(config, counter, factory),
-        notifier=build_notifier(config, notify_stats) if notify else None,
+        notifier=build_notifier(config, notify_stats, calls=counter) if notify else None,
     )

@@ -84,7 +84,7 @@ class Daemon:
         self.registry, self.telemetry, self.snapshot = build_registry(
             self.calls, config.metrics.tag_labels, self.notify_stats
         )
-        self.journal = journal or open_journal(config)
+        self.journal = journal or open_journal(config, self.calls)
         self._leader_since: float | None = None
         self.leadership = leadership or open_leadership(
             config, self.journal, self.log, self._leader_changed

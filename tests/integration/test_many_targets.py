@@ -194,8 +194,12 @@ def test_once_exits_1_and_prints_the_reachable_targets_decisions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sts = Sts(denied={_role("broken")})
+
     # The CLI builds its sessions itself; give them the refusing STS as their base.
-    monkeypatch.setattr(app, "target_session", lambda spec: target_session(spec, sts.session))
+    def session(spec: TargetSpec, counter: CallCounter | None = None) -> Any:
+        return target_session(spec, sts.session, counter)
+
+    monkeypatch.setattr(app, "target_session", session)
     path = tmp_path / "watcher.yaml"
     data = config_dict(tmp_path / "journal.db", targets=_targets("prod", "research", "broken"))
     path.write_text(yaml.safe_dump(data))

@@ -1,8 +1,9 @@
 """The gateway: every SageMaker call plan-watcher makes goes through `SageMakerGateway`.
 
-It owns the clients (standard retries for reads; a separate client with retries switched off
-for `ExtendTrainingPlan`), pagination (full pages of 100, always until `NextToken` is absent),
-error classification, parsing into domain values, and the per-request call counters.
+It owns the clients (built by watcher/aws/clients.py: retries for reads, and a separate
+client with retries switched off for `ExtendTrainingPlan` and `DeleteTags`), pagination (full
+pages of 100, always until `NextToken` is absent), error classification and parsing into
+domain values; every request is counted by operation and outcome.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import boto3
-from botocore.config import Config
 from botocore.loaders import Loader
 
-from watcher import __version__
 from watcher.aws.calls import CallCounter
-from watcher.aws.errors import AwsError, ErrorKind, classify, error_kind
+from watcher.aws.clients import make_client
+from watcher.aws.errors import AwsError, ErrorKind, classify
 from watcher.aws.parse import (
     ClusterSummary,
     JobFacts,
@@ -55,27 +55,6 @@ OPERATIONS = (
     "ListTrainingJobs",
     "DescribeTrainingJob",
     "ListClusters",
-)
-
-
-def _read_config(attempts: int) -> Config:
-    # total_max_attempts counts the first call; botocore's max_attempts would count retries.
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": attempts},
-        connect_timeout=5,
-        read_timeout=30,
-        # Room for a target's plans to be read side by side (botocore's default is 10).
-        max_pool_connections=16,
-        user_agent_extra=f"plan-watcher/{__version__}",
-    )
-
-
-# One attempt, no retry of any kind: a purchase must never be sent twice by the SDK.
-_WRITE_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 1},
-    connect_timeout=5,
-    read_timeout=60,
-    user_agent_extra=f"plan-watcher/{__version__}",
 )
 
 
@@ -116,34 +95,27 @@ class SageMakerGateway:
         #: AWS's clock minus this machine's, measured on every answer (watcher/aws/skew.py).
         self.skew = ClockSkew()
         _share_service_models(session)
+
         # Typed loosely on purpose: responses are parsed defensively in watcher.aws.parse.
-        self._read: Any = session.client(
-            "sagemaker", region_name=target.region, config=_read_config(read_attempts)
-        )
-        self._write: Any = session.client(
-            "sagemaker", region_name=target.region, config=_WRITE_CONFIG
-        )
-        for client in (self._read, self._write):
-            client.meta.events.register("response-received.sagemaker.*", self._count_attempt)
+        def client(attempts: int, read_timeout: float, pool: int | None) -> Any:
+            return make_client(
+                session,
+                "sagemaker",
+                region=target.region,
+                attempts=attempts,
+                read_timeout=read_timeout,
+                pool=pool,
+                counter=self.counter,
+                writes=WRITES,
+                on_answer=self.skew.observe,
+            )
+
+        # Room for a target's plans to be read side by side (botocore's default pool is 10).
+        self._read: Any = client(read_attempts, 30, pool=16)
+        # One attempt, no retry of any kind: a purchase must never be sent twice by the SDK.
+        self._write: Any = client(1, 60, pool=None)
 
     # --- plumbing -----------------------------------------------------------------------
-
-    def _count_attempt(self, **kwargs: Any) -> None:
-        name = str(kwargs.get("event_name", "unknown")).rsplit(".", 1)[-1]
-        exc = kwargs.get("exception")
-        parsed = kwargs.get("parsed_response") or {}
-        self.skew.observe(kwargs.get("context"), (kwargs.get("response_dict") or {}).get("headers"))
-        if exc is not None:
-            outcome = classify(exc, name, write=name in WRITES).kind.value
-        elif isinstance(parsed, dict) and "Error" in parsed:
-            status = int(parsed.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-            code = str(parsed["Error"].get("Code", ""))
-            message = str(parsed["Error"].get("Message", ""))
-            # A 5xx on a purchase counts as `ambiguous`, as the purchase code sees it.
-            outcome = error_kind(code, message, status, write=name in WRITES).value
-        else:
-            outcome = "ok"
-        self.counter.add(name, outcome)
 
     def _call(self, operation: str, run: Callable[[], T]) -> T:
         try:

@@ -16,6 +16,9 @@ from botocore.credentials import (
 )
 from botocore.exceptions import ClientError
 
+from watcher.aws.calls import CallCounter
+from watcher.aws.clients import make_client
+
 
 @dataclass(frozen=True)
 class TargetSpec:
@@ -37,10 +40,13 @@ class _AssumeRoleProvider(CredentialProvider):
     METHOD = "plan-watcher-assume-role"
     CANONICAL_NAME = "plan-watcher-assume-role"
 
-    def __init__(self, base: boto3.Session, target: TargetSpec) -> None:
+    def __init__(
+        self, base: boto3.Session, target: TargetSpec, counter: CallCounter | None
+    ) -> None:
         super().__init__()
         self._base = base
         self._target = target
+        self._counter = counter
         self._sts: Any = None
 
     def load(self) -> Credentials:
@@ -51,7 +57,9 @@ class _AssumeRoleProvider(CredentialProvider):
         # while their survey threads refresh at the same moment: build each client under a lock.
         with _CLIENT_LOCK:
             if self._sts is None:
-                self._sts = self._base.client("sts", region_name=self._target.region)
+                self._sts = make_client(
+                    self._base, "sts", region=self._target.region, attempts=3, counter=self._counter
+                )
             return self._sts
 
     def _fetch(self) -> dict[str, Any]:
@@ -89,12 +97,15 @@ def _role_error(exc: ClientError, target: TargetSpec) -> ClientError:
     return ClientError(response, exc.operation_name)  # type: ignore[arg-type]
 
 
-def target_session(target: TargetSpec, base: boto3.Session | None = None) -> boto3.Session:
-    """A session for `target`; with a role, credentials are fetched lazily and refreshed."""
+def target_session(
+    target: TargetSpec, base: boto3.Session | None = None, counter: CallCounter | None = None
+) -> boto3.Session:
+    """A session for `target`; with a role, credentials are fetched lazily and refreshed
+    (the STS requests counted in `counter`)."""
     if not target.role_arn:
         return boto3.Session(region_name=target.region)
     base = base or boto3.Session(region_name=target.region)
     core = botocore.session.Session()
     resolver = core.get_component("credential_provider")
-    resolver.insert_before("env", _AssumeRoleProvider(base, target))
+    resolver.insert_before("env", _AssumeRoleProvider(base, target, counter))
     return boto3.Session(botocore_session=core, region_name=target.region)

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from watcher.aws.calls import CallCounter
+from watcher.aws.clients import make_client
 from watcher.aws.errors import ErrorKind, classify
 from watcher.journal.records import Fence
 
@@ -67,18 +68,21 @@ class JournalUnavailable(Exception):
         self.kind = kind
 
 
-def table_client(region: str | None = None, timeout_seconds: float = 5.0) -> DynamoDBClient:
+def table_client(
+    region: str | None = None, timeout_seconds: float = 5.0, counter: CallCounter | None = None
+) -> DynamoDBClient:
     """A DynamoDB client from the ambient credentials, region and endpoint
     (`AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`), with bounded timeouts so that a
-    lease heartbeat never waits longer than the lease lasts."""
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": 3},
+    lease heartbeat never waits longer than the lease lasts; requests counted in `counter`."""
+    session = boto3.session.Session()
+    client: DynamoDBClient = make_client(
+        session,
+        "dynamodb",
+        region=session.region_name or region,
+        attempts=3,
         connect_timeout=timeout_seconds,
         read_timeout=timeout_seconds,
-    )
-    session = boto3.session.Session()
-    client: DynamoDBClient = session.client(
-        "dynamodb", region_name=session.region_name or region, config=config
+        counter=counter,
     )
     return client
 

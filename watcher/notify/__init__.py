@@ -30,12 +30,12 @@ __all__ = [
 ]
 
 
-def channels_for(config: Config) -> list[Channel]:
-    """The channels `notifications` configures, SNS first."""
+def channels_for(config: Config, calls: CallCounter | None = None) -> list[Channel]:
+    """The channels `notifications` configures, SNS first (its requests counted in `calls`)."""
     settings = config.notifications
     channels: list[Channel] = []
     if settings.sns_topic_arn:
-        channels.append(SnsChannel(settings.sns_topic_arn))
+        channels.append(SnsChannel(settings.sns_topic_arn, counter=calls))
     if settings.webhook is not None:
         hook = settings.webhook
         channels.append(
@@ -50,13 +50,17 @@ def channels_for(config: Config) -> list[Channel]:
 
 
 def build_notifier(
-    config: Config, stats: CallCounter | None = None, log: Any = None
+    config: Config,
+    stats: CallCounter | None = None,
+    log: Any = None,
+    calls: CallCounter | None = None,
 ) -> Dispatcher | None:
     """The notifier the config asks for, or None when no channel is configured.
 
-    `stats` receives (channel, outcome) counts for plan_watcher_notifications_total.
+    `stats` receives (channel, outcome) counts for plan_watcher_notifications_total, `calls`
+    the SNS requests for plan_watcher_aws_calls_total.
     """
-    channels = channels_for(config)
+    channels = channels_for(config, calls)
     if not channels:
         return None
     return Dispatcher(channels, retries=config.notifications.retries, stats=stats, log=log)

@@ -12,13 +12,13 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
-from botocore.config import Config as BotoConfig
 
-from watcher import __version__
+from watcher import USER_AGENT
+from watcher.aws.calls import CallCounter
+from watcher.aws.clients import make_client
 from watcher.notify.notice import Notice
 from watcher.observe.logs import register_secret
 
-USER_AGENT = f"plan-watcher/{__version__}"
 #: At most this much of a webhook's answer is read: the status is all that matters, and a
 #: receiver that streams an endless body must not hold the sender.
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -58,14 +58,18 @@ class SnsChannel:
     """Publishes each notice to a topic: Subject a short title, Message the notice's JSON,
     and a `kind` message attribute that subscription filter policies can match on.
 
-    Uses the ambient AWS credentials (the runtime role), never a target's assumed role.
+    Uses the ambient AWS credentials (the runtime role), never a target's assumed role; its
+    requests are counted in `counter` with every other AWS call.
     """
 
     name = "sns"
 
-    def __init__(self, topic_arn: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, topic_arn: str, *, timeout: float = 10.0, counter: CallCounter | None = None
+    ) -> None:
         self.topic_arn = topic_arn
         self._timeout = timeout
+        self._counter = counter
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -73,14 +77,17 @@ class SnsChannel:
         # Built on first use, in the sending thread: nothing touches AWS at start-up.
         with self._lock:
             if self._client is None:
-                config = BotoConfig(
-                    retries={"mode": "standard", "total_max_attempts": 1},
+                region = _region_of(self.topic_arn)
+                # One attempt: the dispatcher retries, with its own backoff.
+                self._client = make_client(
+                    boto3.Session(region_name=region),
+                    "sns",
+                    region=region,
+                    attempts=1,
                     connect_timeout=self._timeout,
                     read_timeout=self._timeout,
-                    user_agent_extra=USER_AGENT,
+                    counter=self._counter,
                 )
-                session = boto3.Session(region_name=_region_of(self.topic_arn))
-                self._client = session.client("sns", config=config)
             return self._client
 
     def send(self, notice: Notice) -> None:
