@@ -22,6 +22,7 @@ from watcher.app import GatewayFactory, build_reconciler, default_gateway, open_
 from watcher.aws.errors import AwsError
 from watcher.clock import Clock
 from watcher.config import Config, Policy, format_duration
+from watcher.config.core_rules import rules_for
 from watcher.decide import assess_demand, deadline_of, expected_currency, offering_problems
 from watcher.decide.demand import STOP_BEFORE_END
 from watcher.decide.purchase_windows import describe, is_open, last_safe_cycle, next_opening
@@ -31,8 +32,7 @@ from watcher.journal.read_only import ReadOnlyJournal
 from watcher.journal.records import Journal
 from watcher.journal.sqlite import SqliteJournal
 from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan
-from watcher.policy_rules import rules_for
-from watcher.report import decision_fields, limit_fields, proposal_fields
+from watcher.report import decision_fields, json_time, limit_fields, proposal_fields
 from watcher.results import CycleResult, PlanResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -123,10 +123,6 @@ def explain(
 # --- the JSON form --------------------------------------------------------------------------
 
 
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _money(amount: Any) -> dict[str, str] | None:
     return None if amount is None else {"amount": f"{amount.amount:f}", "currency": amount.currency}
 
@@ -135,7 +131,7 @@ def explain_json(found: Explanation, config: Config) -> dict[str, Any]:
     """The whole explanation as one JSON object."""
     result, plan, decision = found.result, found.result.plan, found.result.decision
     return {
-        "explained_at": _iso(found.cycle.started_at),
+        "explained_at": json_time(found.cycle.started_at),
         "mode": "explain: the cycle `plan` runs; nothing is bought or written",
         "plan": _plan(result, plan),
         "policy": _policy(found, config),
@@ -149,7 +145,7 @@ def explain_json(found: Explanation, config: Config) -> dict[str, Any]:
         "history": [_extension(e) for e in found.history],
         "history_problem": found.history_problem,
         "journal": _journal(found),
-        "next_action": _iso(decision.next_action),
+        "next_action": json_time(decision.next_action),
         "errors": list(found.cycle.errors),
     }
 
@@ -161,8 +157,8 @@ def _plan(result: PlanResult, plan: Plan | None) -> dict[str, Any]:
         return fields
     return fields | {
         "status": plan.status.value,
-        "start_time": _iso(plan.start_time),
-        "end_time": _iso(plan.end_time),
+        "start_time": json_time(plan.start_time),
+        "end_time": json_time(plan.end_time),
         "upfront_fee": _money(plan.upfront_fee),
         "instance_type": plan.instance_type,
         "instances": {
@@ -230,12 +226,12 @@ def _policy(found: Explanation, config: Config) -> dict[str, Any]:
 def _consumer(consumer: Consumer) -> dict[str, Any]:
     needed = None
     if consumer.demand_end is not None:
-        needed = _iso(consumer.demand_end + STOP_BEFORE_END[consumer.kind])
+        needed = json_time(consumer.demand_end + STOP_BEFORE_END[consumer.kind])
     return {
         "kind": consumer.kind.value,
         "name": consumer.name,
         "status": consumer.status,
-        "demand_end": _iso(consumer.demand_end),
+        "demand_end": json_time(consumer.demand_end),
         "needs_the_plan_until": needed,
     }
 
@@ -246,10 +242,10 @@ def _need(found: Explanation, plan: Plan | None) -> dict[str, Any] | None:
         return None
     need = assess_demand(plan, found.rules, found.consumers, found.cycle.started_at)
     if isinstance(need, Decision):
-        return {"hours": None, "demand_end": _iso(need.demand_end), "reason": need.reason}
+        return {"hours": None, "demand_end": json_time(need.demand_end), "reason": need.reason}
     return {
         "hours": need.duration_hours,
-        "demand_end": _iso(need.demand_end),
+        "demand_end": json_time(need.demand_end),
         "reason": need.reason,
     }
 
@@ -285,8 +281,8 @@ def _offering(offer: ExtensionOffering) -> dict[str, Any]:
         "duration_hours": offer.duration_hours,
         "upfront_fee": f"{offer.upfront_fee.amount:f}",
         "currency": offer.upfront_fee.currency,
-        "start": _iso(offer.start),
-        "end": _iso(offer.end),
+        "start": json_time(offer.start),
+        "end": json_time(offer.end),
         "availability_zone": offer.availability_zone,
     }
 
@@ -319,8 +315,8 @@ def _windows(found: Explanation, plan: Plan | None) -> dict[str, Any] | None:
     return {
         "windows": describe(windows),
         "open_now": is_open(windows, now),
-        "next_opening": _iso(next_opening(windows, now)),
-        "last_safe_cycle": _iso(last_safe_cycle(deadline, rules.poll)),
+        "next_opening": json_time(next_opening(windows, now)),
+        "last_safe_cycle": json_time(last_safe_cycle(deadline, rules.poll)),
         "poll": format_duration(rules.poll),
     }
 
@@ -328,9 +324,9 @@ def _windows(found: Explanation, plan: Plan | None) -> dict[str, Any] | None:
 def _extension(ext: Extension) -> dict[str, Any]:
     return {
         "offering_id": ext.offering_id,
-        "extended_at": _iso(ext.extended_at),
-        "start": _iso(ext.start),
-        "end": _iso(ext.end),
+        "extended_at": json_time(ext.extended_at),
+        "start": json_time(ext.start),
+        "end": json_time(ext.end),
         "duration_hours": ext.duration_hours,
         "upfront_fee": f"{ext.upfront_fee.amount:f}" if ext.upfront_fee else None,
         "currency": ext.upfront_fee.currency if ext.upfront_fee else None,
@@ -357,11 +353,11 @@ def _journal(found: Explanation) -> dict[str, Any]:
         "intents": [
             {
                 "offering_id": i.offering_id,
-                "plan_end": _iso(i.plan_end),
+                "plan_end": json_time(i.plan_end),
                 "fee": f"{i.fee.amount:f}",
                 "currency": i.fee.currency,
                 "duration_hours": i.duration_hours,
-                "created_at": _iso(i.created_at),
+                "created_at": json_time(i.created_at),
                 "state": i.state.value,
                 "note": i.note or None,
                 "next_cycle_settles_as": (

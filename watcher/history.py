@@ -25,11 +25,12 @@ from typing import Any
 from watcher.act.purchase_notes import load_note
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.budgets import CoveredExtensions, earliest_window_start, spend
+from watcher.budget_spend import CoveredExtensions, earliest_window_start, spend
 from watcher.config import Config
+from watcher.config.core_rules import needs_tags
 from watcher.journal.records import Intent, IntentState, Journal
 from watcher.model import Extension, Plan
-from watcher.policy_rules import needs_tags
+from watcher.report import json_time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BY_PLAN_WATCHER = "plan-watcher"
@@ -79,10 +80,6 @@ class History:
     rows: list[dict[str, Any]] = field(default_factory=list)
     budgets: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def arn_parts(arn: str) -> tuple[str, str]:
@@ -155,11 +152,11 @@ def _plan(plan: Plan, target: str, extensions: Sequence[Extension]) -> dict[str,
         "plan_name": plan.name,
         "target": target,
         "status": plan.status.value,
-        "end_time": plan.end_time.isoformat(),
+        "end_time": json_time(plan.end_time),
         "extensions": [
             {
                 "offering_id": e.offering_id,
-                "extended_at": e.extended_at.isoformat() if e.extended_at else None,
+                "extended_at": json_time(e.extended_at),
                 "duration_hours": e.duration_hours,
                 "upfront_fee": str(e.upfront_fee.amount) if e.upfront_fee else None,
                 "currency": e.upfront_fee.currency if e.upfront_fee else None,
@@ -193,10 +190,10 @@ def rows_for(
     for ext in extensions:
         fee = ext.upfront_fee
         row = base | {
-            "extended_at": _iso(ext.extended_at),
+            "extended_at": json_time(ext.extended_at),
             "offering_id": ext.offering_id,
-            "start": _iso(ext.start),
-            "end": _iso(ext.end),
+            "start": json_time(ext.start),
+            "end": json_time(ext.end),
             "duration_hours": ext.duration_hours,
             "upfront_fee": f"{fee.amount:f}" if fee is not None else None,
             "currency": fee.currency if fee is not None else None,
@@ -213,9 +210,9 @@ def rows_for(
         if not period.holds(intent.created_at):
             continue
         row = base | {
-            "extended_at": _iso(intent.created_at),
+            "extended_at": json_time(intent.created_at),
             "offering_id": intent.offering_id,
-            "start": _iso(intent.plan_end),
+            "start": json_time(intent.plan_end),
             "end": None,
             "duration_hours": intent.duration_hours,
             "upfront_fee": f"{intent.fee.amount:f}",

@@ -23,9 +23,16 @@ from watcher.act.purchase_notes import note_purchase
 from watcher.act.valves import Valves
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.budgets import BudgetSpend, CoveredExtensions, earliest_window_start, reserve, spend
+from watcher.budget_spend import (
+    BudgetSpend,
+    CoveredExtensions,
+    earliest_window_start,
+    reserve,
+    spend,
+)
 from watcher.clock import Clock
 from watcher.config import Config, Mode
+from watcher.config.core_rules import limit_rules, needs_tags, rules_for
 from watcher.decide import (
     Need,
     PolicyRules,
@@ -39,7 +46,7 @@ from watcher.decide import (
 from watcher.decide.limits import DAY
 from watcher.inventory import Inventory, TargetCache
 from watcher.journal.records import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
-from watcher.limits import LimitLedger, limit_rules
+from watcher.limit_ledger import LimitLedger
 from watcher.model import (
     Consumer,
     Decision,
@@ -50,7 +57,6 @@ from watcher.model import (
     PlanStatus,
 )
 from watcher.observe.logs import get_logger
-from watcher.policy_rules import needs_tags, rules_for
 from watcher.report import decision_fields
 from watcher.results import CycleResult, PlanResult, with_proposals
 
@@ -338,7 +344,7 @@ class Reconciler:
         covering = [running[b.name] for b in self.config.budgets_for(rules.name)]
         states = [b.state for b in covering]
         limits = ledger.states(now)
-        decision = choose(plan, rules, item.need, item.offerings, states, now, mode.value, limits)
+        decision = choose(plan, rules, item.need, item.offerings, states, now, mode, limits)
         if item.malformed:
             left_out = "; unreadable offerings left out: " + "; ".join(item.malformed)
             decision = replace(decision, reason=decision.reason + left_out)

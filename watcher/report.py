@@ -15,7 +15,9 @@ from watcher.model import DecisionKind
 from watcher.results import CycleResult, PlanResult
 
 
-def _iso(when: datetime | None) -> str | None:
+def json_time(when: datetime | None) -> str | None:
+    """How every JSON output writes a time (cycle JSON and /status, notices, history,
+    explain): ISO 8601 in UTC with a Z."""
     if when is None:
         return None
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -31,9 +33,9 @@ def decision_fields(result: PlanResult) -> dict[str, Any]:
         "plan_name": result.plan_name,
         "target": result.target,
         "status": plan.status.value if plan else None,
-        "end_time": _iso(plan.end_time) if plan else None,
-        "deadline": _iso(decision.deadline),
-        "demand_end": _iso(decision.demand_end),
+        "end_time": json_time(plan.end_time) if plan else None,
+        "deadline": json_time(decision.deadline),
+        "demand_end": json_time(decision.demand_end),
         "decision": decision.kind.value,
         "reason": decision.reason,
         "offering_id": chosen.offering_id if chosen else None,
@@ -41,7 +43,7 @@ def decision_fields(result: PlanResult) -> dict[str, Any]:
         "upfront_fee": str(chosen.upfront_fee.amount) if chosen else None,
         "currency": chosen.upfront_fee.currency if chosen else None,
         "policy": decision.policy,
-        "next_action": _iso(decision.next_action),
+        "next_action": json_time(decision.next_action),
         "need_hours": decision.need_hours,
         "consumers": {
             "job": sum(1 for c in result.consumers if c.kind.value == "job"),
@@ -71,16 +73,16 @@ def proposal_fields(proposal: Proposal) -> dict[str, Any]:
         "plan_arn": proposal.plan_arn,
         "plan_name": proposal.plan_name,
         "target": proposal.target,
-        "plan_end": _iso(proposal.plan_end),
+        "plan_end": json_time(proposal.plan_end),
         "offering_id": proposal.offering_id,
         "duration_hours": proposal.duration_hours,
         "upfront_fee": str(proposal.fee.amount),
         "currency": proposal.fee.currency,
         "reason": proposal.reason,
-        "created_at": _iso(proposal.created_at),
-        "expires_at": _iso(proposal.expires_at),
+        "created_at": json_time(proposal.created_at),
+        "expires_at": json_time(proposal.expires_at),
         "decided_by": proposal.decided_by or None,
-        "decided_at": _iso(proposal.decided_at),
+        "decided_at": json_time(proposal.decided_at),
         "note": proposal.note or None,
     }
 
@@ -88,12 +90,12 @@ def proposal_fields(proposal: Proposal) -> dict[str, Any]:
 def pause_fields(pause: Pause | None) -> dict[str, Any] | None:
     if pause is None:
         return None
-    return {"reason": pause.reason, "by": pause.by, "at": _iso(pause.at)}
+    return {"reason": pause.reason, "by": pause.by, "at": json_time(pause.at)}
 
 
 def cycle_json(cycle: CycleResult) -> dict[str, Any]:
     return {
-        "started_at": _iso(cycle.started_at),
+        "started_at": json_time(cycle.started_at),
         "mode": cycle.mode.value,
         "decisions": [decision_fields(r) for r in cycle.results],
         "errors": list(cycle.errors),
@@ -144,7 +146,7 @@ def render_table(cycle: CycleResult) -> str:
     """One line per plan (time left, demand, decision, price), reasons below; 100 columns."""
     now = cycle.started_at
     header = f"{'PLAN':<26} {'TARGET':<10} {'LEFT':>8} {'DEMAND':>8} {'DECISION':<15} {'PRICE':>22}"
-    lines = [f"plan-watcher ({cycle.mode.value}) at {_iso(now)}", header, "-" * len(header)]
+    lines = [f"plan-watcher ({cycle.mode.value}) at {json_time(now)}", header, "-" * len(header)]
     for r in cycle.results:
         end = r.plan.end_time if r.plan else None
         chosen = r.decision.chosen

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from watcher.act.purchase import PurchaseOutcome, Settlement
 from watcher.act.valves import Pause
-from watcher.budgets import BudgetSpend
+from watcher.budget_spend import BudgetSpend
 from watcher.config import Mode
 from watcher.decide.limits import LimitState
 from watcher.journal.records import Proposal

@@ -26,6 +26,7 @@ from tests.integration.test_notify_support import (
 from watcher.aws.calls import CallCounter
 from watcher.clock import ManualClock
 from watcher.notify import Dispatcher, SnsChannel, WebhookChannel
+from watcher.report import decision_fields
 
 DUE = timedelta(hours=40)
 
@@ -74,7 +75,10 @@ def test_a_purchase_and_a_plan_without_offerings_are_told_once(
     body = bought.to_json()
     assert body["upfront_fee"] == DAY_FEE_4 and body["currency"] == "USD"
     assert body["duration_hours"] == 24 and body["target"] == "default"
-    assert stuck.to_json()["plan_end"] == sim.plan_end("llm-stuck").isoformat()
+    # Times as in the cycle's JSON (and /status): UTC with a Z.
+    [stuck_result] = [r for r in first.results if r.plan_name == "llm-stuck"]
+    assert stuck.to_json()["plan_end"] == decision_fields(stuck_result)["end_time"]
+    assert stuck.to_json()["plan_end"].endswith("Z")
     assert stuck.deadline == sim.plan_end("llm-stuck") - timedelta(hours=2)
 
 

@@ -425,7 +425,7 @@ def usable(config: Config) -> None:
     assert config.poll.interval + config.poll.jitter > timedelta(0)
     for policy in config.policies:
         for end in ends:
-            assert policy.deadline(end) < end
+            assert end - policy.effective_safety_margin < end
             assert end - policy.extend_before < end
             assert end + policy.extension.max_duration > end
             assert end - policy.approval.auto_approve_within <= end

@@ -11,7 +11,7 @@ from watcher.decide import (
     Action,
     Need,
     PolicyRules,
-    UnattributedAction,
+    UnattributedUse,
     acting_rules,
     assess_demand,
 )
@@ -177,7 +177,7 @@ def test_instances_in_use_beside_a_consumer_found_are_its_demand() -> None:
     ],
 )
 def test_unattributed_demand_is_acted_on_with_the_more_cautious_action(
-    action: Action, on_unattributed: UnattributedAction, acted: str
+    action: Action, on_unattributed: UnattributedUse, acted: str
 ) -> None:
     rules = replace(RULES, action=action, on_unattributed_use=on_unattributed)
     unattributed = Need(24, None, "3 instances in use, no consumer found", unattributed=3)

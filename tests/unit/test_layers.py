@@ -24,7 +24,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("utilities", ("watcher.clock", "watcher.observe.logs")),
     ("edges", ("watcher.config", "watcher.aws", "watcher.sandbox")),
     ("journal", ("watcher.journal", "watcher.ha")),
-    ("gather", ("watcher.inventory", "watcher.budgets", "watcher.limits", "watcher.policy_rules")),
+    ("gather", ("watcher.inventory", "watcher.budget_spend", "watcher.limit_ledger")),
     ("act", ("watcher.act",)),
     ("report", ("watcher.results", "watcher.report", "watcher.notify", "watcher.observe")),
     ("cycle", ("watcher.reconcile", "watcher.history")),

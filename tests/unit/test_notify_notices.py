@@ -147,8 +147,9 @@ def test_purchase_notice_carries_fee_as_decimal_text_and_offering() -> None:
     assert body["upfront_fee"] == "9438.72" and body["currency"] == "USD"
     assert body["offering_id"] == "tpeo-123" and body["duration_hours"] == 24
     assert body["plan_arn"] == _arn("llm-a") and body["target"] == "prod"
-    assert body["deadline"] == DEADLINE.isoformat()
-    assert body["plan_end"] == END.isoformat()
+    assert body["deadline"] == "2026-03-04T09:30:00Z"
+    assert body["plan_end"] == "2026-03-04T11:30:00Z"
+    assert body["at"] == "2026-03-02T09:00:00Z"
     assert body["cycle_id"] == "c1" and body["mode"] == "enforce" and body["dry_run"] is False
     assert "9438.72 USD" in body["summary"] and "llm-a (prod)" in body["summary"]
 

@@ -4,7 +4,7 @@ Use `load_config(path)` or `parse_config(data)`; both raise `ConfigError`, whose
 name every problem by key path (`policies[1].extension.max_upfront_fee`).
 """
 
-from watcher.config.enums import Action, BudgetWindow, LogFormat, LogLevel, Mode, Prefer
+from watcher.config.enums import BudgetWindow, LogFormat, LogLevel
 from watcher.config.errors import ConfigError, ConfigIssue
 from watcher.config.loader import (
     CONFIG_PATH_VARIABLE,
@@ -15,8 +15,6 @@ from watcher.config.loader import (
     parse_config,
 )
 from watcher.config.models import (
-    AWS_EXTENSION_LEAD,
-    AWS_MAX_EXTENSION,
     Budget,
     Config,
     ExtensionRules,
@@ -31,10 +29,9 @@ from watcher.config.models import (
 )
 from watcher.config.operations import Approval, Lease, Notifications, Safety, Webhook
 from watcher.config.values import format_duration, parse_duration, parse_money
+from watcher.decide.rules import Action, Mode, Prefer
 
 __all__ = [
-    "AWS_EXTENSION_LEAD",
-    "AWS_MAX_EXTENSION",
     "CONFIG_PATH_VARIABLE",
     "DEFAULT_CONFIG_PATH",
     "ENV_OVERRIDES",

@@ -1,35 +1,11 @@
-"""The closed vocabularies of the config file, and the arithmetic of budget windows."""
+"""The config file's own closed vocabularies (logging, budget windows) and the arithmetic of
+budget windows. The policy vocabularies (mode, action, prefer, on_unattributed_use) are the
+decision core's, in watcher/decide/rules.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-
-
-class Mode(StrEnum):
-    ENFORCE = "enforce"
-    DRY_RUN = "dry-run"
-
-
-class Action(StrEnum):
-    EXTEND = "extend"
-    PROPOSE = "propose"
-    NOTIFY = "notify"
-    IGNORE = "ignore"
-
-
-class UnattributedUse(StrEnum):
-    """What a policy does for a plan whose instances are in use by no consumer found."""
-
-    EXTEND = "extend"
-    PROPOSE = "propose"
-    NOTIFY = "notify"
-
-
-class Prefer(StrEnum):
-    CHEAPEST = "cheapest"
-    SHORTEST_COVERING = "shortest_covering"
-    LONGEST_WITHIN_CAPS = "longest_within_caps"
 
 
 class LogLevel(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -26,15 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from watcher.config.enums import (
-    Action,
-    BudgetWindow,
-    LogFormat,
-    LogLevel,
-    Mode,
-    Prefer,
-    UnattributedUse,
-)
+from watcher.config.enums import BudgetWindow, LogFormat, LogLevel
 from watcher.config.operations import Approval, Lease, Notifications, Safety
 from watcher.config.values import (
     NAME_PATTERN,
@@ -43,15 +35,11 @@ from watcher.config.values import (
     MoneyAmount,
 )
 from watcher.config.windows import PurchaseWindowConfig
+from watcher.decide.durations import MAX_EXTENSION_HOURS
+from watcher.decide.rules import Action, Mode, Prefer, UnattributedUse
+from watcher.decide.windows import effective_margin
 
-HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-#: The longest extension AWS sells (182 days = 4368 hours).
-AWS_MAX_EXTENSION = timedelta(days=182)
-#: AWS sells an extension only from this long before a plan ends.
-AWS_EXTENSION_LEAD = timedelta(days=56)
-#: What AWS refuses: no extension in a plan's last hour.
-AWS_LAST_HOUR = HOUR
 DEFAULT_REGION = "us-east-1"
 DEFAULT_JOURNAL = "plan-watcher-journal.db"
 
@@ -159,7 +147,7 @@ class ExtensionRules(_Section):
             raise ValueError("must be a whole number of days (AWS sells extensions in days)")
         if value < DAY:
             raise ValueError("must be at least 1d (the shortest extension AWS sells)")
-        if value > AWS_MAX_EXTENSION:
+        if value > timedelta(hours=MAX_EXTENSION_HOURS):
             raise ValueError("must be at most 182d (the longest extension AWS sells)")
         return value
 
@@ -200,11 +188,7 @@ class Policy(_Section):
     @property
     def effective_safety_margin(self) -> timedelta:
         """AWS refuses extensions in a plan's last hour, so the margin is never under 1h."""
-        return max(AWS_LAST_HOUR, self.safety_margin)
-
-    def deadline(self, end_time: datetime) -> datetime:
-        """The last safe purchase moment for a plan ending at `end_time`."""
-        return end_time - self.effective_safety_margin
+        return effective_margin(self.safety_margin)
 
     def matches(self, plan_name: str, tags: Mapping[str, str], target: str) -> bool:
         """True when this policy applies to the plan (names glob, all tags, target list)."""
@@ -396,9 +380,6 @@ class Config(_Section):
     def budgets_for(self, policy_name: str) -> tuple[Budget, ...]:
         """Every budget a purchase under `policy_name` must fit in."""
         return tuple(budget for budget in self.budgets if budget.covers(policy_name))
-
-    def target(self, name: str) -> Target | None:
-        return next((target for target in self.targets if target.name == name), None)
 
     @property
     def dry_run(self) -> bool:

@@ -33,7 +33,7 @@ from watcher.decide.rules import (
     Need,
     PolicyRules,
     Prefer,
-    UnattributedAction,
+    UnattributedUse,
     acting_rules,
 )
 from watcher.decide.timing import wait_for_window
@@ -52,7 +52,7 @@ __all__ = [
     "Need",
     "PolicyRules",
     "Prefer",
-    "UnattributedAction",
+    "UnattributedUse",
     "acting_rules",
     "assess_demand",
     "budget_problems",

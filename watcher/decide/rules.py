@@ -10,16 +10,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from enum import StrEnum
 
 from watcher.decide.purchase_windows import PurchaseWindow
 from watcher.model import Money
 
-Action = Literal["extend", "propose", "notify", "ignore"]
-#: What to do for a plan whose instances are in use by no consumer plan-watcher can find.
-UnattributedAction = Literal["extend", "propose", "notify"]
-Prefer = Literal["cheapest", "shortest_covering", "longest_within_caps"]
-Mode = Literal["enforce", "dry-run"]
+# The policy vocabularies, here once: the config file (watcher/config/) uses these very types.
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    DRY_RUN = "dry-run"
+
+
+class Action(StrEnum):
+    EXTEND = "extend"
+    PROPOSE = "propose"
+    NOTIFY = "notify"
+    IGNORE = "ignore"
+
+
+class UnattributedUse(StrEnum):
+    """What a policy does for a plan whose instances are in use by no consumer found."""
+
+    EXTEND = "extend"
+    PROPOSE = "propose"
+    NOTIFY = "notify"
+
+
+class Prefer(StrEnum):
+    CHEAPEST = "cheapest"
+    SHORTEST_COVERING = "shortest_covering"
+    LONGEST_WITHIN_CAPS = "longest_within_caps"
 
 
 @dataclass(frozen=True)
@@ -43,13 +65,13 @@ class PolicyRules:
     """
 
     name: str
-    action: Action = "extend"
+    action: Action = Action.EXTEND
     extend_before: timedelta = timedelta(hours=72)
     safety_margin: timedelta = timedelta(hours=2)
     require_demand: bool = True
     min_duration: timedelta = timedelta(days=1)
     max_duration: timedelta = timedelta(days=14)
-    prefer: Prefer = "cheapest"
+    prefer: Prefer = Prefer.CHEAPEST
     max_upfront_fee: Money | None = None
     max_fee_per_hour: Money | None = None
     same_availability_zone: bool = True
@@ -59,7 +81,7 @@ class PolicyRules:
     #: (poll interval + jitter), which decides the last safe cycle.
     purchase_windows: tuple[PurchaseWindow, ...] = ()
     poll: timedelta = timedelta(minutes=5, seconds=30)
-    on_unattributed_use: UnattributedAction = "extend"
+    on_unattributed_use: UnattributedUse = UnattributedUse.EXTEND
 
 
 @dataclass(frozen=True)
@@ -95,4 +117,4 @@ def acting_rules(rules: PolicyRules, need: Need) -> PolicyRules:
     cautious of the policy's action and its `on_unattributed_use`."""
     if not need.unattributed or _CAUTION[rules.on_unattributed_use] <= _CAUTION[rules.action]:
         return rules
-    return replace(rules, action=rules.on_unattributed_use)
+    return replace(rules, action=Action(rules.on_unattributed_use))

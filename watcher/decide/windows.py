@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from watcher.decide.durations import AWS_MAX_LEAD, AWS_MIN_LEAD
 from watcher.decide.rules import PolicyRules
@@ -12,9 +12,14 @@ from watcher.model import Decision, DecisionKind, Plan, PlanStatus
 EXTENDABLE_STATUSES = frozenset({PlanStatus.ACTIVE, PlanStatus.SCHEDULED})
 
 
+def effective_margin(safety_margin: timedelta) -> timedelta:
+    """AWS sells no extension in a plan's last hour, so the margin is never under 1h."""
+    return max(AWS_MIN_LEAD, safety_margin)
+
+
 def deadline_of(plan: Plan, rules: PolicyRules) -> datetime:
     """end_time - max(1h, safety_margin): after this moment nothing is bought."""
-    return plan.end_time - max(AWS_MIN_LEAD, rules.safety_margin)
+    return plan.end_time - effective_margin(rules.safety_margin)
 
 
 def window_start(plan: Plan, rules: PolicyRules) -> datetime:

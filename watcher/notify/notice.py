@@ -18,6 +18,7 @@ from watcher.act.purchase import PurchaseResult, Settlement
 from watcher.config import Mode
 from watcher.journal.records import IntentState, Proposal, ProposalState
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Money, Plan
+from watcher.report import json_time
 from watcher.results import CycleResult, PlanResult
 
 #: SNS refuses a Subject longer than this.
@@ -95,20 +96,16 @@ class Notice:
             "plan_arn": self.plan_arn,
             "plan_name": self.plan_name,
             "target": self.target,
-            "plan_end": _iso(self.plan_end),
-            "deadline": _iso(self.deadline),
+            "plan_end": json_time(self.plan_end),
+            "deadline": json_time(self.deadline),
             "offering_id": self.offering_id,
             "duration_hours": self.duration_hours,
             "upfront_fee": None if self.fee is None else f"{self.fee.amount:f}",
             "currency": None if self.fee is None else self.fee.currency,
             "proposal_id": self.proposal_id,
             "cycle_id": self.cycle_id,
-            "at": _iso(self.at),
+            "at": json_time(self.at),
         }
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.isoformat()
 
 
 def _when(when: datetime | None) -> str:

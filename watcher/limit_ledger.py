@@ -1,14 +1,14 @@
-"""Blast-radius limits in a cycle: what is used of each, from AWS's recent history (read in
-the survey), the journal (read afresh before every decision, so purchases another replica or
-process made a moment ago count) and this cycle's own purchases. The arithmetic is pure
-(watcher/decide/limits.py); this module gathers its inputs."""
+"""The blast-radius limits' ledger in a cycle: what is used of each, from AWS's recent history
+(read in the survey), the journal (read afresh before every decision, so purchases another
+replica or process made a moment ago count) and this cycle's own purchases. The arithmetic is
+pure (watcher/decide/limits.py), the configured limits become its rules in
+watcher/config/core_rules.py, and this module gathers its inputs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
-from watcher.config import Config
 from watcher.decide.limits import (
     Commitment,
     LimitRules,
@@ -19,16 +19,6 @@ from watcher.decide.limits import (
 )
 from watcher.journal.records import Intent, IntentState, Journal
 from watcher.model import Extension
-
-
-def limit_rules(config: Config) -> LimitRules:
-    limits = config.safety.limits
-    return LimitRules(
-        purchases_per_cycle=limits.purchases_per_cycle,
-        spend_per_cycle=limits.spend_per_cycle,
-        purchases_per_24h=limits.purchases_per_24h,
-        spend_per_24h=limits.spend_per_24h,
-    )
 
 
 def journalled(intents: Iterable[Intent]) -> list[Commitment]:
