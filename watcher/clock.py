@@ -1,7 +1,8 @@
 """Time is injected: every reader of "now" takes a Clock.
 
-`SystemClock` is the real one; `ManualClock` is advanced by tests and the soak harness;
-`AcceleratedClock` runs real time faster, for the sandbox server and the demo.
+`SystemClock` is the real one; `ManualClock` is advanced by tests, the soak harness and the
+demo (`plan-watcher sandbox`, one poll interval per cycle); `AcceleratedClock` runs real
+time faster, for the simulator's server (`python -m watcher.sandbox serve`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """`plan-watcher sandbox`: the daemon against the embedded simulator, narrated for a newcomer.
 
-The simulator runs in-process with the `demo` scenario on an accelerated clock that moves one
-poll interval per cycle (so the story is the same on a slow machine as on a fast one); the real
-daemon (scheduler, journal, metrics endpoint) reconciles against it through real boto3 calls.
+The simulator runs in-process with the `demo` scenario on a simulated clock (`ManualClock`)
+that moves one poll interval per cycle (so the story is the same on a slow machine as on a fast
+one); the real daemon (scheduler, journal, metrics endpoint) reconciles against it through real
+boto3 calls.
 After each cycle a line per change is printed: what each plan is doing, what was bought, and
 the spend. It stops by itself once the story's simulated hours have passed.
 """
@@ -81,7 +82,7 @@ class Narrator:
             if any(r.purchase is not None for r in cycle.results):
                 self._say(
                     f"    budget {budget.state.name}: {budget.state.spent} spent "
-                    f"of {budget.state.limit} this month"
+                    f"of {budget.state.limit} in its {budget.budget.window} window"
                 )
 
     def _say(self, line: str) -> None:

@@ -77,13 +77,9 @@ class Inventory:
         self._unlinked: list[str] = []  # running jobs whose plans could not be read
         self._scan_lock = threading.Lock()
 
-    @property
-    def target(self) -> str:
-        return self.gateway.target.name
-
-    def tags(self, plan: Plan, fresh: bool = False) -> dict[str, str]:
+    def tags(self, plan: Plan) -> dict[str, str]:
         cached = self.cache.tags.get(plan.arn)
-        if cached is not None and not fresh and self.now - cached[0] < TAG_TTL:
+        if cached is not None and self.now - cached[0] < TAG_TTL:
             return cached[1]
         tags = self.gateway.tags(plan.arn)
         self.cache.tags[plan.arn] = (self.now, tags)

@@ -381,3 +381,25 @@ def test_a_policy_with_tag_approval_off_ignores_the_approve_tag(
     assert still.state is ProposalState.PENDING
     # The tag is left where its author put it: plan-watcher neither reads nor removes it.
     assert APPROVE_TAG in {t["Key"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
+
+
+def test_approve_states_the_fee_ceiling_of_the_policy_the_proposal_was_made_under(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, capsys: Any
+) -> None:
+    arn = due_plan(sim, t0)
+    client().add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "llm"}])
+    tagged = policy(
+        "llm", action="propose", match={"tags": {"team": "llm"}}, approval={"fee_tolerance": "20%"}
+    )
+    setup = Operated(tmp_path, clock, policies=[tagged, policy("rest", action="propose")])
+    setup.engine.cycle()
+    [proposal] = setup.proposals()
+    assert proposal.policy == "llm"
+    capsys.readouterr()
+
+    assert setup.cli("approve", proposal.proposal_id) == 0
+
+    # 20% over the fee as the tagged policy says (not 5%, 9910.656 USD: the policy that
+    # matches the plan when its tags are left out).
+    assert str(proposal.fee.amount) == DAY_FEE_4 == "9438.72"
+    assert "costs at most 11326.464 USD, else" in capsys.readouterr().out

@@ -7,6 +7,7 @@ end, conditional proposal transitions, settings, and the audit trail in write or
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -221,6 +222,40 @@ def test_one_live_proposal_per_plan_and_end(journal: Journal) -> None:
     )
     assert journal.add_proposal(proposal("p6"))  # nothing live any more for that plan and end
     assert journal.proposal("p2") is None
+
+
+def test_a_proposal_keeps_the_policy_it_was_made_under(journal: Journal) -> None:
+    assert journal.add_proposal(proposal("p1", policy="llm"))
+    assert journal.add_proposal(proposal("p2", plan=OTHER))
+    assert journal.proposal("p1") == proposal("p1", policy="llm")
+    assert [p.policy for p in journal.proposals()] == ["llm", ""]
+
+
+def test_an_sqlite_journal_from_before_proposals_named_their_policy_is_upgraded(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE proposals (proposal_id TEXT PRIMARY KEY, plan_arn TEXT NOT NULL, "
+            "plan_name TEXT NOT NULL, target TEXT NOT NULL, plan_end TEXT NOT NULL, "
+            "offering_id TEXT NOT NULL, duration_hours INTEGER NOT NULL, fee TEXT NOT NULL, "
+            "currency TEXT NOT NULL, reason TEXT NOT NULL, created_at TEXT NOT NULL, "
+            "expires_at TEXT NOT NULL, state TEXT NOT NULL, decided_by TEXT NOT NULL DEFAULT '', "
+            "decided_at TEXT, note TEXT NOT NULL DEFAULT '')"
+        )
+        old.execute(
+            "INSERT INTO proposals VALUES ('p1', ?, 'llm-a', 'prod', ?, 'tpeo-p1', 48, "
+            "'37752.96', 'USD', 'why', ?, ?, 'pending', '', NULL, '')",
+            (PLAN, END.isoformat(), T0.isoformat(), (END - timedelta(hours=2)).isoformat()),
+        )
+    journal = SqliteJournal(path)
+    try:
+        assert journal.proposal("p1") == proposal("p1", reason="why")
+        assert journal.add_proposal(proposal("p2", plan=OTHER, policy="llm"))
+        assert [p.policy for p in journal.proposals()] == ["", "llm"]
+    finally:
+        journal.close()
 
 
 def test_concurrent_proposals_for_one_plan_exactly_one_is_recorded(journal: Journal) -> None:

@@ -21,6 +21,7 @@ from watcher.ha.leader import LeaseKeeper, SoleReplica
 from watcher.ha.lease import Lease
 from watcher.journal.dynamodb import DynamoJournal
 from watcher.journal.records import Fence, FencedOut, Intent
+from watcher.journal.table import LEASE, LEASE_SK, epoch_ms, get_item
 from watcher.model import Money
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -57,6 +58,13 @@ def lease(client: Any, clock: ManualClock, owner: str) -> Lease:
     return Lease(client, TABLE, owner, DURATION, clock)
 
 
+def lease_item(client: Any) -> dict[str, Any]:
+    """The lease as the table holds it."""
+    item = get_item(client, TABLE, LEASE, LEASE_SK, "read lease")
+    assert item is not None
+    return item
+
+
 def intent(offering: str, end: datetime = datetime(2026, 3, 4, 11, 30, tzinfo=UTC)) -> Intent:
     return Intent(PLAN, end, offering, "prod", Money(Decimal("100.00"), "USD"), 24, T0)
 
@@ -71,10 +79,9 @@ def test_one_holder_at_a_time_and_renewal_keeps_it(client: Any, clock: ManualClo
     assert a.renew(fence)
     clock.advance(seconds=50)  # 100 s after the first write, 50 s after the renewal
     assert b.acquire() is None
-    record = a.read()
-    assert record is not None
-    assert (record.holder, record.token) == ("a", 1)
-    assert record.expires_at == T0 + timedelta(seconds=50) + DURATION
+    record = lease_item(client)
+    assert (record["holder"], record["token"]) == ("a", 1)
+    assert record["expires_at"] == epoch_ms(T0 + timedelta(seconds=50) + DURATION)
 
 
 def test_an_expired_lease_is_taken_over_with_a_higher_token(
@@ -91,8 +98,7 @@ def test_an_expired_lease_is_taken_over_with_a_higher_token(
     assert not a.renew(old)  # the stalled holder finds out at its next heartbeat
     assert not a.release(old)
     assert a.acquire() is None
-    record = b.read()
-    assert record is not None and record.holder == "b"
+    assert lease_item(client)["holder"] == "b"
 
 
 def test_a_stale_fence_cannot_open_an_intent(client: Any, clock: ManualClock) -> None:

@@ -125,15 +125,27 @@ def _minimal() -> dict[str, Any]:
     }
 
 
-def _seed(data: dict[str, Any]) -> None:
+SEEDED_AT = datetime(2026, 1, 5, 9, tzinfo=UTC)
+
+
+def _seed(data: dict[str, Any]) -> Any:
     from watcher.sandbox.simulator import Simulator
 
     scenario = parse_scenario(data, "tiny.yaml")
-    scenario.seed(Simulator(ManualClock(datetime(2026, 1, 5, 9, tzinfo=UTC))))
+    sim = Simulator(ManualClock(SEEDED_AT))
+    scenario.seed(sim)
+    return sim
 
 
 def test_minimal_scenario_seeds() -> None:
-    _seed(_minimal())
+    sim = _seed(_minimal())
+    plan = sim.plan("p")
+    assert sim.plan_end("p") == datetime(2026, 1, 7, 11, 30, tzinfo=UTC)  # 2d on, at 11:30 UTC
+    [job] = sim.world.jobs.values()
+    assert (job.name, job.plan_arn, job.max_runtime) == ("j", plan.arn, timedelta(days=3))
+    [cluster] = sim.world.clusters.values()
+    [group] = cluster.groups
+    assert (cluster.name, group.name, group.plan_arn, group.target_count) == ("c", "w", plan.arn, 2)
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,8 @@ def test_irsa_service_account(rendered: list[dict[str, Any]]) -> None:
 def test_prometheus_rule_carries_the_shipped_rules(rendered: list[dict[str, Any]]) -> None:
     groups = one(rendered, "PrometheusRule")["spec"]["groups"]
     assert groups and all(g["rules"] for g in groups)
-    if not RULES.exists():
-        pytest.skip("deploy/prometheus/rules.yaml does not exist: nothing to compare with")
+    # A missing rules file is a failure, never a skip: moving it must not turn this into a pass.
+    assert RULES.exists(), f"{RULES.relative_to(REPO)} is missing: nothing to compare with"
     shipped = yaml.safe_load(RULES.read_text())["groups"]
     assert groups == shipped, (
         "base/prometheusrule.yaml is out of date: run "

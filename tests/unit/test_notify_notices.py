@@ -258,10 +258,11 @@ def test_events_are_never_held_back() -> None:
 
 def test_memory_of_ended_plans_is_dropped() -> None:
     deduper = Deduper()
-    _admit(deduper, _result("a", DecisionKind.NO_OFFERING))
-    assert set(deduper.remembered()) == {_arn("a")}
-    _admit(deduper, at=END + timedelta(minutes=1))
-    assert deduper.remembered() == {}
+    told = _result("a", DecisionKind.NO_OFFERING)
+    assert _admit(deduper, told) == ["no_offering:a"]
+    assert _admit(deduper, told) == []  # remembered
+    _admit(deduper, at=END + timedelta(minutes=1))  # the plan end it was told for has passed
+    assert _admit(deduper, told) == ["no_offering:a"]  # forgotten
 
 
 def test_admitting_changes_nothing_in_the_notices() -> None:

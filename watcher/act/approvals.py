@@ -35,7 +35,7 @@ from watcher.journal.records import (
     Proposal,
     ProposalState,
 )
-from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan
+from watcher.model import Decision, DecisionKind, Plan
 
 PENDING = frozenset({ProposalState.PENDING})
 LIVE = frozenset(LIVE_PROPOSAL_STATES)
@@ -55,7 +55,6 @@ class Handled:
     decision: Decision
     proposal: Proposal | None = None
     created: bool = False
-    buy: ExtensionOffering | None = None
 
 
 class ProposalDesk:
@@ -194,7 +193,7 @@ class ProposalDesk:
             f"{prefix}buying under proposal {live.proposal_id}, approved by {live.decided_by}: "
             f"{decision.reason}"
         )
-        return Handled(_with(decision, DecisionKind.EXTENDED, text), live, buy=decision.chosen)
+        return Handled(_with(decision, DecisionKind.EXTENDED, text), live)
 
     # --- after the purchase and at the end of the cycle ---------------------------------
 
@@ -305,6 +304,7 @@ class ProposalDesk:
             reason=reason,
             created_at=self.now,
             expires_at=deadline,
+            policy=rules.name,
         )
         needs = two_person.requirement(proposal, rules.approval)
         if needs is not None:  # written first: a proposal must never lack its requirement

@@ -136,7 +136,9 @@ def cmd_approve(args: argparse.Namespace, clock: Clock) -> int:
         if done is None:
             return _fail(f"proposal {args.id} changed meanwhile; see `plan-watcher proposals`")
         get_logger().info("proposal_approved", proposal_id=args.id, plan=done.plan_name, by=by)
-        policy = config.policy_for(done.plan_name, {}, done.target)
+        # The policy it was proposed under (matched on the plan's tags too, which this
+        # command does not read): the one whose fee_tolerance the purchase is held to.
+        policy = next((p for p in config.policies if p.name == done.policy), None)
         limit = "within the policy's fee_tolerance"
         if policy is not None:
             limit = f"at most {money(fee_ceiling(done.fee, policy.approval.fee_tolerance))}"

@@ -45,15 +45,3 @@ class BudgetWindow(StrEnum):
         if self is BudgetWindow.CALENDAR_QUARTER:
             return midnight.replace(month=(now.month - 1) // 3 * 3 + 1, day=1)
         return midnight.replace(month=1, day=1)
-
-    def end(self, now: datetime) -> datetime:
-        """The instant the window containing `now` closes (`now` itself for rolling windows)."""
-        start = self.start(now)
-        if self.startswith("rolling-"):
-            return now.astimezone(UTC)
-        if self is BudgetWindow.CALENDAR_WEEK:
-            return start + timedelta(weeks=1)
-        months = {"calendar-month": 1, "calendar-quarter": 3, "calendar-year": 12}[self.value]
-        month = start.month - 1 + months
-        year = start.year + month // 12
-        return start.replace(year=year, month=month % 12 + 1, day=1)

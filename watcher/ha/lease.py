@@ -12,8 +12,7 @@ over can never open an intent, however long it stalled and whatever its clock sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -28,22 +27,12 @@ from watcher.journal.table import (
     calling,
     epoch_ms,
     error_code,
-    get_item,
     key,
     values_of,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-
-@dataclass(frozen=True)
-class LeaseRecord:
-    """What the table says about the lease."""
-
-    holder: str | None
-    token: int
-    expires_at: datetime
 
 
 class Lease:
@@ -110,13 +99,6 @@ class Lease:
         return self._write_if_held(
             fence, "release lease", "REMOVE holder SET expires_at = :zero", {":zero": 0}
         )
-
-    def read(self) -> LeaseRecord | None:
-        item = get_item(self.client, self.table, LEASE, LEASE_SK, "read lease")
-        if item is None:
-            return None
-        expires = datetime.fromtimestamp(int(item["expires_at"]) / 1000, tz=UTC)
-        return LeaseRecord(item.get("holder"), int(item["token"]), expires)
 
     def _write_if_held(
         self, fence: Fence, action: str, update: str, values: dict[str, object]

@@ -85,6 +85,7 @@ def proposal_values(p: Proposal) -> dict[str, Stored]:
         "decided_by": p.decided_by,
         "decided_at": stored_time(p.decided_at) if p.decided_at else None,
         "note": p.note,
+        "policy": p.policy,
     }
 
 
@@ -105,4 +106,5 @@ def proposal_from(values: Mapping[str, Any]) -> Proposal:
         decided_by=str(values["decided_by"]),
         decided_at=_time(values.get("decided_at")),
         note=str(values["note"]),
+        policy=str(values.get("policy") or ""),
     )

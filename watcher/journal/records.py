@@ -113,6 +113,8 @@ class Proposal:
     decided_by: str = ""  # "cli:<user>", "tag", "auto:<rule>", "plan-watcher"
     decided_at: datetime | None = None
     note: str = ""
+    #: The policy it was proposed under ("" in a journal from before this was recorded).
+    policy: str = ""
 
     @property
     def live(self) -> bool:

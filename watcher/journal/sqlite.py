@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS proposals (
     state TEXT NOT NULL,
     decided_by TEXT NOT NULL DEFAULT '',
     decided_at TEXT,
-    note TEXT NOT NULL DEFAULT ''
+    note TEXT NOT NULL DEFAULT '',
+    policy TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS proposals_plan ON proposals (plan_arn, plan_end);
 CREATE TABLE IF NOT EXISTS settings (
@@ -97,6 +98,10 @@ class SqliteJournal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        with self._transaction() as cur:
+            columns = {row["name"] for row in cur.execute("PRAGMA table_info(proposals)")}
+            if "policy" not in columns:  # a journal from before proposals named their policy
+                cur.execute("ALTER TABLE proposals ADD COLUMN policy TEXT NOT NULL DEFAULT ''")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:

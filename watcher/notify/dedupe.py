@@ -72,8 +72,3 @@ class Deduper:
         for key, end in list(self._flags.items()):
             if end is not None and end < now:
                 del self._flags[key]
-
-    def remembered(self) -> dict[str, _Seen]:
-        """What is remembered now (for tests and debugging)."""
-        with self._lock:
-            return dict(self._told)
