@@ -225,10 +225,12 @@ def rows_for(
 
 
 def _who(journal: Journal, offering_id: str, ours: bool) -> dict[str, Any]:
-    """Who bought an extension, on whose approval and why (from the purchase's note)."""
-    if not ours:
-        return _by(BY_OTHERS, None, None, None)
+    """Who bought an extension, on whose approval and why (from the purchase's note). A
+    purchase whose intent a later one from the same plan end replaced (its payment failed)
+    is still known by its note."""
     note = load_note(journal, offering_id)
+    if not ours and note is None:
+        return _by(BY_OTHERS, None, None, None)
     if note is None:
         return _by(BY_PLAN_WATCHER, "not recorded", None, "not recorded")
     return _by(BY_PLAN_WATCHER, note.approved_by, note.policy, note.reason)

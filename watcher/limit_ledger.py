@@ -6,7 +6,7 @@ watcher/config/core_rules.py, and this module gathers its inputs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from watcher.decide.limits import (
@@ -21,12 +21,21 @@ from watcher.journal.records import Intent, IntentState, Journal
 from watcher.model import Extension
 
 
-def journalled(intents: Iterable[Intent]) -> list[Commitment]:
-    """The journal's purchases that count: bought, or with an unknown outcome."""
+def journalled(intents: Iterable[Intent], history: Sequence[Extension] = ()) -> list[Commitment]:
+    """The journal's purchases that count: bought, or with an unknown outcome, unless AWS's
+    `history` lists the purchase as `Failed` (the journal records that a cycle later)."""
+    failed: dict[str, list[Extension]] = {}
+    for ext in history:
+        if ext.failed:  # only a plan with a failed extension can hold a failed purchase
+            failed.setdefault(ext.plan_arn, [])
+    for ext in history:
+        if ext.plan_arn in failed:
+            failed[ext.plan_arn].append(ext)
     return [
         Commitment(i.offering_id, i.plan_arn, i.created_at, i.fee, "journal")
         for i in intents
         if i.state is not IntentState.FAILED
+        and (i.plan_arn not in failed or i.failure(failed[i.plan_arn]) is None)
     ]
 
 
@@ -44,7 +53,8 @@ class LimitLedger:
         if not self.rules.daily:
             return []
         since = window_start(now)
-        return committed_since(self.recent, journalled(self.journal.intents_since(since)), since)
+        intents = self.journal.intents_since(since)
+        return committed_since(self.recent, journalled(intents, self.recent), since)
 
     def states(self, now: datetime) -> list[LimitState]:
         """Each configured limit with what is used of it at `now` (no journal read without a

@@ -168,6 +168,8 @@ class Consumer:
 
 #: Extension statuses that mean the purchase went through (AWS's documented values).
 SETTLED_EXTENSION_STATUSES = frozenset({"Active", "Scheduled", "Expired"})
+#: The one extension status that says the purchase did not go through.
+FAILED_EXTENSION_STATUS = "Failed"
 #: Payment statuses that mean nothing is pending; "Unknown" is a missing PaymentStatus, which
 #: a settled Status already vouches for.
 SETTLED_PAYMENT_STATUSES = frozenset({"Completed", "Unknown"})
@@ -206,15 +208,20 @@ class Extension:
         """AWS refuses a second purchase while one is pending or its payment is. AWS does not
         publish every status, so anything not known to be settled counts as pending: a second
         purchase is never made beside an extension whose state is unclear."""
-        if self.status == "Failed":
+        if self.failed:
             return False
         if self.status not in SETTLED_EXTENSION_STATUSES:
             return True
         return self.payment_status not in SETTLED_PAYMENT_STATUSES
 
     @property
+    def failed(self) -> bool:
+        """AWS says the purchase failed (for example on payment): nothing was bought."""
+        return self.status == FAILED_EXTENSION_STATUS
+
+    @property
     def counts_for_spend(self) -> bool:
-        return self.status != "Failed"
+        return not self.failed
 
 
 class DecisionKind(StrEnum):

@@ -20,6 +20,7 @@ from watcher.act.approvals import ProposalDesk
 from watcher.act.checkout import checkout
 from watcher.act.purchase import PurchaseResult, Settlement, held_plans, resolve
 from watcher.act.purchase_notes import note_purchase
+from watcher.act.recheck import Recheck
 from watcher.act.valves import Valves
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
@@ -154,6 +155,7 @@ class Reconciler:
         settled = self.resolve_open_intents()
         cycle.settled = [s for s in settled if s.state is not IntentState.OPEN]
         in_flight = held_plans(settled)
+        self._recheck = Recheck(self.journal, now, log)
 
         workers = max(1, min(8, len(self.gateways)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="survey") as pool:
@@ -171,6 +173,7 @@ class Reconciler:
             cycle.results.extend(survey.results)
             covered.extend(survey.covered)
             due.extend(survey.due)
+        cycle.settled = self._recheck.finish(cycle.settled, self.valves, mode is Mode.ENFORCE)
 
         intents = self.journal.intents_since(earliest_window_start(self.config.budgets, now))
         cycle.budgets = [spend(b, now, covered, intents) for b in self.config.budgets]
@@ -289,12 +292,14 @@ class Reconciler:
         early = triage(plan, rules, (), held, now)
         if early is not None and early.kind is DecisionKind.NOT_DUE:
             cached = inventory.history(plan)
+            held = held or self._recheck.hold(plan, cached, due=False) or False
             report(triage(plan, rules, cached, held, now) or early)
             return
         if early is not None and early.kind is not DecisionKind.IN_FLIGHT:
             report(early)
             return
         history = inventory.history(plan, fresh=True)
+        held = held or self._recheck.hold(plan, history) or False
         early = triage(plan, rules, history, held, now)
         if early is not None:
             report(early)

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from bench.soak.harness import Run
 from bench.soak.worldgen import PlanSpec, SoakBudget, SoakPolicy, SoakWorld
-from watcher.journal.records import IntentState
+from watcher.journal.records import Intent, IntentState
 from watcher.journal.sqlite import SqliteJournal
 from watcher.sandbox import Simulator
 from watcher.sandbox.market import discounted, fee_for
@@ -348,15 +348,19 @@ def unrecorded_purchases(view: AwsView, findings: Findings) -> None:
     bought = {p.offering_id for p in view.purchases}
     for p in view.purchases:
         intent = intents.get(p.offering_id)
-        if intent is None:
+        events = logged.get(p.offering_id, set())
+        if not view.paid(p):
+            failed_payment(p, intent, events, findings)
+        elif intent is None:
             findings.add("unrecorded_purchase", f"{p.offering_id} ({p.plan_arn}): no journal entry")
         elif intent.state is not IntentState.BOUGHT:
             findings.add(
                 "unrecorded_purchase",
                 f"{p.offering_id} ({p.plan_arn}): journal says {intent.state.value}: {intent.note}",
             )
-        events = logged.get(p.offering_id, set())
-        if "purchase_intent" not in events or not events & OUTCOMES:
+        # A purchase whose payment failed may first be seen settled from AWS's `Failed`.
+        outcomes = OUTCOMES if view.paid(p) else OUTCOMES | {"extension_failed"}
+        if "purchase_intent" not in events or not events & outcomes:
             findings.add(
                 "unrecorded_purchase",
                 f"{p.offering_id} ({p.plan_arn}): log events {sorted(events)}",
@@ -367,3 +371,33 @@ def unrecorded_purchases(view: AwsView, findings: Findings) -> None:
                 "unrecorded_purchase",
                 f"{offering} ({intent.plan_arn}): journalled as bought, AWS never sold it",
             )
+
+
+def failed_payment(
+    p: Purchase, intent: Intent | None, events: set[str], findings: Findings
+) -> None:
+    """A purchase whose payment failed: journalled as bought until plan-watcher reads AWS's
+    `Failed`, then as failed, with the event `extension_failed`; once a later purchase from
+    the same end replaced its intent, that event is its record."""
+    if intent is None and "extension_failed" not in events:
+        findings.add(
+            "unrecorded_purchase",
+            f"{p.offering_id} ({p.plan_arn}): payment failed; no journal entry and no "
+            "extension_failed event",
+        )
+    elif intent is not None and intent.state is IntentState.OPEN:
+        findings.add(
+            "unrecorded_purchase", f"{p.offering_id} ({p.plan_arn}): payment failed; still open"
+        )
+    elif (
+        intent is not None
+        and intent.state is IntentState.FAILED
+        and (
+            "extension_failed" not in events
+            or "AWS reports the extension failed" not in intent.note
+        )
+    ):
+        findings.add(
+            "unrecorded_purchase",
+            f"{p.offering_id} ({p.plan_arn}): payment failed; journal says failed: {intent.note}",
+        )

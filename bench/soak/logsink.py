@@ -24,6 +24,7 @@ PURCHASE_EVENTS = frozenset(
         "purchase_unresolved",
         "purchase_unresolvable",
         "purchase_resolution_failed",
+        "extension_failed",
     }
 )
 

@@ -48,6 +48,8 @@ def summarize(sim: Simulator, run: Run, findings: Findings) -> Summary:
     world = run.world
     record = sim.record
     paid = [p for p in record.purchases if _paid(sim, p.plan_arn, p.offering_id)]
+    unpaid = {(p.plan_arn, p.plan_end_before) for p in record.purchases if p not in paid}
+    rebought = sum(1 for p in paid if (p.plan_arn, p.plan_end_before) in unpaid)
     spend = sum((p.fee for p in paid), Decimal(0))
     plans_by = run.sink.plans_by_decision
     faults = record.faults
@@ -105,6 +107,11 @@ def summarize(sim: Simulator, run: Run, findings: Findings) -> Summary:
         (
             "settled from AWS's record: bought / not bought",
             f"{settled.get('bought', 0)} / {settled.get('not_bought', 0)}",
+        ),
+        (
+            "payments failed (AWS's record) / recorded as failed / bought again from that end",
+            f"{len(record.purchases) - len(paid)} / {run.sink.counts['extension_failed']} / "
+            f"{rebought}",
         ),
         (
             "interruptions: total / unmanaged plan / not preventable",

@@ -16,7 +16,7 @@ Beside them, the simulator's richer cases: some `llm` jobs are placed through
 nothing the simulator lists, some `hp` plans are UltraServer plans, a few plans are `Failed`.
 
 The market is the simulator's: a per-plan price, a market-wide price spike that breaks most
-caps for a few days, and per-plan capacity outages.
+caps for a few days, per-plan capacity outages, and a few payments that fail.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from watcher.sandbox.wire import snap_to_plan_end
 BASE_PRICE = Decimal("98.32")
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 MAX_RUNTIME = timedelta(days=28)
+# Share of extensions whose payment fails after the purchase (AWS then lists them `Failed`).
+PAYMENT_FAILURE_RATE = 0.05
 # One ml.u-p6e-gb200x72 UltraServer: 18 ml.p6e-gb200.36xlarge instances.
 ULTRASERVER_INSTANCES = 18
 
@@ -336,6 +338,7 @@ def _plan(
         price_per_instance_hour=price,
         price_changes=((spike[0].isoformat(), spiked), (spike[1].isoformat(), price)),
         outages=outages,
+        payment_failure_rate=PAYMENT_FAILURE_RATE,
     )
     announce = max(START, start - timedelta(days=rng.uniform(0, 14)))
     return PlanSpec(

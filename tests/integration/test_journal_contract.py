@@ -142,6 +142,32 @@ def test_a_failed_intent_can_be_retried_but_a_bought_one_cannot(journal: Journal
     assert journal.open_intents() == []
 
 
+def test_a_bought_intent_aws_lists_as_failed_is_closed_as_failed_and_can_be_retried(
+    journal: Journal,
+) -> None:
+    """A bought extension whose payment failed: its intent is closed a second time, as
+    failed, and only a new offering's intent replaces it; the audit trail keeps both."""
+    bought = intent("tpeo-1")
+    assert journal.open_intent(bought)
+    journal.close_intent(bought, IntentState.BOUGHT, "accepted", T0)
+    later = T0 + timedelta(minutes=20)
+    journal.close_intent(bought, IntentState.FAILED, "AWS reports the extension failed", later)
+    [failed] = journal.intents_since(T0)
+    assert (failed.state, failed.note, failed.resolved_at) == (
+        IntentState.FAILED,
+        "AWS reports the extension failed",
+        later,
+    )
+    # Closing names its offering: a stale close of tpeo-1 cannot touch tpeo-2's intent.
+    retry = intent("tpeo-2", created_at=later + timedelta(minutes=10))
+    assert journal.open_intent(retry)
+    journal.close_intent(bought, IntentState.FAILED, "again", later + timedelta(minutes=11))
+    [current] = journal.intents_since(T0)
+    assert (current.offering_id, current.state) == ("tpeo-2", IntentState.OPEN)
+    events = [event for _, _, event, _ in journal.events(PLAN)]
+    assert events[:4] == ["intent", "bought", "failed", "intent"]
+
+
 def test_closing_records_the_outcome_and_intents_since_counts_every_state(
     journal: Journal,
 ) -> None:

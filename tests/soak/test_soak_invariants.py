@@ -82,6 +82,24 @@ def test_a_second_extension_for_a_met_need_and_its_missing_records_are_caught(
     assert any(second in d and "log events" in d for d in unrecorded)
 
 
+def test_a_failed_payment_nobody_recorded_as_failed_is_caught(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    """An extension whose payment failed must end in the journal as failed (or, replaced by
+    a later purchase from the same end, in an `extension_failed` event)."""
+    world = _world(t0, market=MarketTerms(payment_failure_rate=1.0))
+    Seeder(world, sim).until(t0)
+    failed = _buy_one_day(world.plans[0].arn)
+    clock.advance(minutes=15)
+
+    findings = _judge(sim, world, tmp_path)
+
+    [unrecorded, logged] = findings.violations["unrecorded_purchase"]
+    assert failed in unrecorded and "payment failed; no journal entry" in unrecorded
+    assert failed in logged and "log events" in logged
+    assert findings.violations["double_extension"] == []
+
+
 def test_spend_over_a_budget_is_caught(
     sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@ classified, and which extension in AWS's list records an intent."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -122,3 +123,37 @@ def test_an_intent_is_found_by_an_extension_requested_since_from_the_plans_end()
 )
 def test_other_extensions_are_not_the_intents(ext: Extension) -> None:
     assert _intent().match([ext]) is None
+
+
+def _status(ext: Extension, status: str, payment: str = "Failed") -> Extension:
+    return replace(ext, status=status, payment_status=payment)
+
+
+def test_a_failed_extension_is_the_intents_only_where_nothing_else_fits() -> None:
+    """An earlier attempt AWS lists as Failed beside this purchase is not this purchase."""
+    failed = _status(_ext("tpe-old", AT, END), "Failed")
+    pending = _ext("tpe-new", AT + timedelta(seconds=5), END)
+    assert _intent().match([failed, pending]) == pending
+    assert _intent().failure([failed, pending]) is None
+    assert _intent().failure([failed]) == failed
+
+
+def test_an_extension_requested_before_the_intent_is_not_its_own_even_by_offering_id() -> None:
+    earlier = _status(_ext("tpeo-a", AT - timedelta(minutes=6), END), "Failed")
+    assert _intent().match([earlier]) is None and _intent().failure([earlier]) is None
+    within_slack = replace(earlier, extended_at=AT - timedelta(minutes=4))
+    assert _intent().failure([within_slack]) == within_slack
+
+
+@pytest.mark.parametrize(
+    ("status", "payment"),
+    [
+        ("Pending", "Failed"),  # only Status says the purchase failed
+        ("Pending", "Pending"),
+        ("Active", "Completed"),
+        ("Cancelled", "Unknown"),  # a status AWS does not document
+    ],
+)
+def test_only_a_failed_status_is_aws_saying_the_purchase_failed(status: str, payment: str) -> None:
+    ext = _status(_ext("tpeo-a", AT, END), status, payment)
+    assert _intent().match([ext]) == ext and _intent().failure([ext]) is None

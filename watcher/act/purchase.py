@@ -12,7 +12,7 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.config.operations import DEFAULT_SETTLE_AFTER
 from watcher.decide.text import iso, span
 from watcher.journal.records import Fence, FencedOut, Intent, IntentState, Journal
-from watcher.model import ExtensionOffering, Plan
+from watcher.model import Extension, ExtensionOffering, Plan
 
 
 class PurchaseResult(StrEnum):
@@ -80,13 +80,19 @@ def buy(
         journal.close_intent(intent, IntentState.FAILED, detail, now)
         log.error("purchase_failed", error=str(exc), kind=exc.kind.value, **fields)
         return PurchaseOutcome(PurchaseResult.FAILED, intent, detail, exc.kind)
-    if intent.match(answer) is None:
+    found = intent.match(answer)
+    if found is None:
         # A success without the extension in it (an empty or unreadable body, a proxy's page)
         # proves nothing: the request may never have reached AWS.
         why = f"ExtendTrainingPlan answered without this extension among {len(answer)} listed"
         detail = f"outcome unknown ({why}); resolving from AWS's record"
         log.error("purchase_ambiguous", error=why, **fields)
         return PurchaseOutcome(PurchaseResult.AMBIGUOUS, intent, detail)
+    if found.failed:
+        detail = reported_failed(found, "ExtendTrainingPlan's answer")
+        journal.close_intent(intent, IntentState.FAILED, detail, now)
+        log.warning("extension_failed", note=detail, **fields)
+        return PurchaseOutcome(PurchaseResult.FAILED, intent, detail)
     journal.close_intent(intent, IntentState.BOUGHT, "accepted by ExtendTrainingPlan", now)
     log.info("purchase_succeeded", **fields)
     return PurchaseOutcome(PurchaseResult.BOUGHT, intent, "extension bought")
@@ -106,6 +112,9 @@ class Settlement:
     #: The plan's end is no longer the one the purchase was decided on: whatever the history
     #: says, nothing more is bought for the plan in this cycle.
     end_moved: bool = False
+    #: The extension AWS lists as `Failed` for this purchase, when that settled it as failed
+    #: (nothing more is bought for the plan in this cycle either).
+    failed: Extension | None = None
 
 
 def resolve(
@@ -129,6 +138,8 @@ def resolve(
     moved = plan.end_time != intent.plan_end
     fields = {"offering_id": intent.offering_id}
     found = intent.match(history)
+    if found is not None and found.failed:
+        return settle_failed(journal, intent, found, now, log, moved)
     if found is not None:
         how = "" if found.offering_id == intent.offering_id else f" as {found.offering_id}"
         note = (
@@ -183,17 +194,55 @@ def _settle(
     return Settlement(intent, state, note, moved)
 
 
+def reported_failed(extension: Extension, where: str) -> str:
+    """Why a purchase is failed: AWS lists its extension as `Failed`."""
+    return (
+        f"AWS reports the extension failed: {where} lists {extension.offering_id} with Status "
+        f"{extension.status}, PaymentStatus {extension.payment_status}; nothing was bought"
+    )
+
+
+def settle_failed(
+    journal: Journal, intent: Intent, extension: Extension, now: datetime, log: Any, moved: bool
+) -> Settlement:
+    """Record `intent` (open, or bought) as failed because AWS lists its extension as
+    `Failed`: a new purchase from the same plan end becomes possible from the next cycle."""
+    note = reported_failed(extension, "the extension history")
+    journal.close_intent(intent, IntentState.FAILED, note, now)
+    if intent.state is IntentState.OPEN:
+        log.warning("purchase_resolved", offering_id=intent.offering_id, outcome="not_bought")
+    log.warning(
+        "extension_failed",
+        offering_id=intent.offering_id,
+        was=intent.state.value,
+        note=note,
+        check="the account's payment method before the plan is bought for again",
+    )
+    return Settlement(intent, IntentState.FAILED, note, moved, extension)
+
+
 def held_plans(settled: list[Settlement]) -> dict[str, bool | str]:
     """Plans nothing is bought for this cycle: True while an intent is unresolved; the reason
     where one settled although the plan's end moved (AWS's history may not show everything
-    yet, so the plan is decided afresh next cycle)."""
+    yet, so the plan is decided afresh next cycle), or as failed because AWS lists its
+    extension as `Failed`."""
     held: dict[str, bool | str] = {}
     for item in settled:
         if item.state is IntentState.OPEN:
             held[item.intent.plan_arn] = True
+        elif item.failed is not None and item.intent.plan_arn not in held:
+            held[item.intent.plan_arn] = failed_hold(item)
         elif item.end_moved and item.intent.plan_arn not in held:
             held[item.intent.plan_arn] = (
                 f"purchase {item.intent.offering_id} was settled as {item.state.value} while "
                 "the plan's end moved; the plan is decided afresh next cycle"
             )
     return held
+
+
+def failed_hold(item: Settlement) -> str:
+    """The plan's reason in the cycle that records a purchase as failed by AWS's word."""
+    return (
+        f"{item.note}; the purchase is recorded as failed, and the plan is decided afresh "
+        "next cycle"
+    )

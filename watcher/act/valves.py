@@ -46,6 +46,7 @@ class Backoff:
     failures: int
     failed_at: datetime
     plan_end: datetime
+    detail: str = ""  # why the last purchase failed
 
 
 class Valves:
@@ -101,6 +102,7 @@ class Valves:
             int(raw["failures"]),
             datetime.fromisoformat(str(raw["failed_at"])),
             datetime.fromisoformat(str(raw["plan_end"])),
+            str(raw.get("detail", "")),
         )
         # A plan whose end moved was extended since: its old failures say nothing now.
         return state if state.plan_end == plan_end else None
@@ -115,16 +117,17 @@ class Valves:
         until = retry_at(self.safety.retry_backoff, state.failures, state.failed_at, deadline)
         if now >= until:
             return None
+        last = f" ({state.detail})" if state.detail else ""
         return (
             f"backing off until {iso(until)} after {state.failures} failed purchase(s), "
-            f"the last at {iso(state.failed_at)}"
+            f"the last at {iso(state.failed_at)}{last}"
         )
 
     def record(
         self,
         plan_arn: str,
         plan_end: datetime,
-        deadline: datetime,
+        deadline: datetime | None,
         result: PurchaseResult,
         detail: str,
         now: datetime,
@@ -132,6 +135,7 @@ class Valves:
         throttled: bool = False,
     ) -> Pause | None:
         """Count a purchase's outcome; return the pause if this one opened the breaker.
+        `deadline` (None where the plan's policy is not at hand) only dates the log's retry.
 
         A purchase bought resets both counts. A failed one counts for the plan's backoff and
         the breaker. An ambiguous one counts for the breaker only (the plan is in_flight until
@@ -148,11 +152,19 @@ class Valves:
         if result is PurchaseResult.FAILED:
             before = self.backoff(plan_arn, plan_end)
             failures = (before.failures if before else 0) + 1
-            value = {"failures": failures, "failed_at": now.isoformat(), "plan_end": plan_end}
+            value = {
+                "failures": failures,
+                "failed_at": now.isoformat(),
+                "plan_end": plan_end,
+                "detail": detail,
+            }
             self.journal.set_setting(BACKOFF_PREFIX + plan_arn, json.dumps(value, default=_iso))
-            until = retry_at(self.safety.retry_backoff, failures, now, deadline)
+            until = retry_at(self.safety.retry_backoff, failures, now, deadline or plan_end)
             log.warning(
-                "purchase_backoff", failures=failures, retry_at=iso(until), deadline=iso(deadline)
+                "purchase_backoff",
+                failures=failures,
+                retry_at=iso(until),
+                deadline=iso(deadline) if deadline else None,
             )
         if throttled:
             return None

@@ -59,19 +59,29 @@ class Intent:
 
         By offering ID first; AWS may not echo the ID it was given, so also any extension
         requested at or after this intent (`ExtendedAt`) that starts where the plan ended when
-        the purchase was decided: either way the plan holds an extension from that end.
+        the purchase was decided: either way the plan holds an extension from that end. An
+        extension requested before this intent was written is another purchase, whatever its
+        ID. Where several fit (an earlier attempt AWS lists as Failed beside this one), one
+        that has not failed is taken: a failure is only read where nothing else fits.
         """
-        candidates = list(extensions)
-        by_id = next((e for e in candidates if e.offering_id == self.offering_id), None)
-        if by_id is not None:
-            return by_id
-        for ext in candidates:
-            if ext.extended_at is None or ext.start is None or ext.plan_arn != self.plan_arn:
-                continue
-            after = ext.extended_at >= self.created_at - MATCH_SLACK
-            if after and abs(ext.start - self.plan_end) <= MATCH_SLACK:
-                return ext
-        return None
+        earliest = self.created_at - MATCH_SLACK
+        since = [e for e in extensions if e.extended_at is None or e.extended_at >= earliest]
+        found = [e for e in since if e.offering_id == self.offering_id]
+        found += [
+            e
+            for e in since
+            if e.extended_at is not None
+            and e.start is not None
+            and e.plan_arn == self.plan_arn
+            and abs(e.start - self.plan_end) <= MATCH_SLACK
+        ]
+        return next((e for e in found if not e.failed), found[0] if found else None)
+
+    def failure(self, extensions: Iterable[Extension]) -> Extension | None:
+        """The extension AWS lists as `Failed` for this purchase (its positive word that
+        nothing was bought), or None: not listed, or listed in any other status."""
+        found = self.match(extensions)
+        return found if found is not None and found.failed else None
 
     def event_detail(self) -> str:
         """The audit-trail text of this intent (the same in every journal backend)."""

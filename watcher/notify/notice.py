@@ -1,7 +1,8 @@
 """What is worth telling people about a cycle, as `Notice` values: a pure function of the cycle.
 
 A notice goes out when a proposal is created, a purchase succeeds, fails or has an unknown
-outcome, a purchase with an unknown outcome is settled from AWS's record, a due plan has no
+outcome, a purchase with an unknown outcome is settled from AWS's record, AWS lists an
+extension plan-watcher bought as Failed, a due plan has no
 acceptable offering, a budget or a safety limit refuses a purchase, or a proposal expires
 unapproved. Everything else (not due, no demand, in flight, ...) is the metrics' job.
 """
@@ -36,6 +37,7 @@ class NoticeKind(StrEnum):
     PURCHASE_SETTLED_BOUGHT = "purchase_settled_bought"
     PURCHASE_SETTLED_NOT_BOUGHT = "purchase_settled_not_bought"
     UNATTRIBUTED_USE = "unattributed_use"
+    EXTENSION_FAILED = "extension_failed"
 
 
 #: Kinds that describe a standing condition (re-found every cycle) rather than an event.
@@ -151,7 +153,15 @@ def _settled_notice(
     plan = known[1] if known else None
     who = f"{name} ({intent.target})"
     offer = f"{intent.duration_hours}h for {intent.fee} ({intent.offering_id})"
-    if settled.state is IntentState.BOUGHT:
+    if settled.failed is not None:
+        kind = NoticeKind.EXTENSION_FAILED
+        summary = (
+            f"AWS reports the extension failed: {offer} for {who} is listed with Status "
+            f"{settled.failed.status}, PaymentStatus {settled.failed.payment_status}, so "
+            "nothing was bought. plan-watcher buys again from the plan's end if it still needs "
+            "it (after the plan's backoff); check the account's payment method"
+        )
+    elif settled.state is IntentState.BOUGHT:
         kind = NoticeKind.PURCHASE_SETTLED_BOUGHT
         summary = f"the purchase of {offer} for {who}, whose outcome was unknown, was made"
     else:

@@ -103,6 +103,13 @@ class Telemetry:
         )
         for outcome in ("bought", "not_bought"):
             self.settled.labels(outcome=outcome)
+        self.reported_failed = Counter(
+            _PREFIX + "extensions_reported_failed",
+            "Extensions this process bought (or whose outcome was unknown) that AWS's history "
+            "lists as Failed, for example on payment: nothing was bought, and the plan may be "
+            "bought for again from the same end.",
+            registry=registry,
+        )
         build = Gauge(_PREFIX + "build_info", "Build information.", ["version"], registry=registry)
         build.labels(version=__version__).set(1)
         for result in ("bought", "failed", "ambiguous"):
@@ -122,6 +129,10 @@ class Telemetry:
         for event in cycle.proposal_events:
             self.proposal_events.labels(event=event).inc()
         for settled in cycle.settled:
+            if settled.failed is not None:
+                self.reported_failed.inc()
+            if settled.intent.state.value == "bought":
+                continue  # a purchase recorded as bought whose extension failed: not unknown
             outcome = "bought" if settled.state.value == "bought" else "not_bought"
             self.settled.labels(outcome=outcome).inc()
         if cycle.finished_at is not None and not cycle.errors:

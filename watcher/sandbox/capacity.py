@@ -97,6 +97,8 @@ class SimPlan:
     def counted_extensions(self, settings: SimSettings) -> list[SimExtension]:
         if settings.end_time_moves == "on_payment":
             return [e for e in self.extensions if e.resolved and not e.will_fail]
+        if settings.failed_extension_keeps_end:
+            return list(self.extensions)
         return [e for e in self.extensions if not e.failed]
 
     def segments(self, settings: SimSettings) -> list[Segment]:

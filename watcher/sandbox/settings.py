@@ -14,6 +14,10 @@ class SimSettings:
     # Whether DescribeTrainingPlan.EndTime moves when the extension is bought or only
     # once its payment completes. The docs say buying "updates the end date".
     end_time_moves: Literal["on_purchase", "on_payment"] = "on_purchase"
+    # Whether an extension whose payment failed (`Failed`) still counts in the plan's end and
+    # capacity. AWS documents neither; by default the end goes back (or, on_payment, never
+    # moved) and the capacity is not there.
+    failed_extension_keeps_end: bool = False
     # How long a search result's offering ID stays usable.
     offering_ttl: timedelta = timedelta(minutes=30)
     # Which ID an extension is listed under (ExtendTrainingPlan's answer and the history):
