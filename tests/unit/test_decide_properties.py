@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -257,10 +258,31 @@ def test_need_is_sellable_within_max_and_covers_whenever_possible(
 
 @PROPS
 @given(cases(), st.randoms(use_true_random=False))
+# The same job listed twice with two ends: which of them was pushed by waits between reserved
+# capacities must not depend on the order they are listed in.
+@example(
+    {
+        "plan": _PLAN_1130,
+        "rules": PolicyRules(name="llm", min_duration=timedelta(0)),
+        "extensions": [],
+        "open_intent": False,
+        "consumers": [
+            _job_ending(_PLAN_1130, datetime(2025, 1, 1, 11, 31, tzinfo=UTC)),
+            _job_ending(_PLAN_1130, datetime(2025, 1, 1, 11, 30, tzinfo=UTC)),
+        ],
+        "offerings": [],
+        "budgets": [],
+        "now": _PLAN_1130.end_time - timedelta(hours=3),
+        "mode": "enforce",
+    },
+    random.Random(0),
+)
 def test_same_inputs_same_decision_whatever_the_order(case: dict[str, object], rnd) -> None:  # type: ignore[no-untyped-def]
     first = run(case)
     assert run(case) == first
-    for key in ("offerings", "extensions", "consumers", "budgets"):
+    keys = ("offerings", "extensions", "consumers", "budgets")
+    assert run({**case, **{key: list(reversed(case[key])) for key in keys}}) == first  # type: ignore[call-overload]
+    for key in keys:
         shuffled = list(case[key])  # type: ignore[call-overload]
         rnd.shuffle(shuffled)
         case[key] = shuffled

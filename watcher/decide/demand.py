@@ -51,8 +51,10 @@ def assess_demand(
     is always `max_duration` and demand never stops an extension. A job's end counts the time
     it waits between the plan's reserved capacities (`pushed_by_pauses`).
     """
-    unpushed = {c.arn: c.demand_end for c in consumers}
-    consumers = [pushed_by_pauses(plan, c) for c in consumers]
+    # Each consumer with its end before the waits were counted (paired, not looked up: the
+    # same job may be listed twice).
+    pairs = [(pushed_by_pauses(plan, c), c.demand_end) for c in consumers]
+    consumers = [pushed for pushed, _ in pairs]
     demand_end = latest_demand_end(consumers)
     unbounded = sorted(f"{c.kind.value} {c.name}" for c in consumers if c.demand_end is None)
 
@@ -85,7 +87,9 @@ def assess_demand(
     assert demand_end is not None  # every consumer is bounded here
     # SageMaker takes a plan's instances away before its end (STOP_BEFORE_END), so a consumer
     # needs the plan to last that much longer than the consumer itself.
-    latest = max(consumers, key=lambda c: (_needed_until(c), c.kind, c.name))
+    latest, before = max(
+        pairs, key=lambda p: (_needed_until(p[0]), p[0].kind, p[0].name, p[0].arn, p[1])
+    )
     needed_until = _needed_until(latest)
     latest_end = needed_until - STOP_BEFORE_END[latest.kind]
     cutoff = span(STOP_BEFORE_END[latest.kind])
@@ -103,7 +107,6 @@ def assess_demand(
         )
     wanted = hours_up(needed_until - plan.end_time)
     paused = ""
-    before = unpushed.get(latest.arn)
     if before is not None and latest.demand_end is not None and latest.demand_end > before:
         waits = span(latest.demand_end - before)
         paused = f", counting {waits} back in Pending between reserved capacities"
