@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from hypothesis import HealthCheck, settings
 
 from tests import programs
 from watcher.clock import ManualClock
@@ -38,6 +39,26 @@ for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER"):
     os.environ.pop(_name, None)
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE, else "ci" where CI is set, else "dev".
+# "ci" draws the same examples on every run of a commit (derandomize): a red CI run is a
+# property that fails on that commit, replayed by `HYPOTHESIS_PROFILE=ci make test`, never a
+# new draw that happened to be unlucky. "dev" draws new examples on every run, so local runs
+# keep exploring, and replays failures it found from .hypothesis/. Neither has a per-example
+# deadline or the too_slow health check: on a shared, loaded machine they measure the machine.
+# Loaded here, before any test module builds its @settings, which copy the profile's values.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
