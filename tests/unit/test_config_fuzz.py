@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watcher.config import ENV_OVERRIDES, Config, ConfigError, load_config, parse_config
+from watcher.decide.backoff import retry_at
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -431,7 +432,13 @@ def usable(config: Config) -> None:
             assert end - policy.approval.auto_approve_within <= end
     lease, start = config.state.lease, datetime(2026, 1, 1, tzinfo=UTC)
     assert start + lease.duration + lease.renew_every > start
-    assert start + config.safety.retry_backoff * 2**20 > start
+    # However many purchases failed in a row, the retry falls between the failure and the
+    # deadline (the wait doubles but never past a quarter of what is left).
+    for end in ends:
+        deadline = end - timedelta(hours=2)
+        for failures in (1, 2, 30, 1000):
+            assert start <= retry_at(config.safety.retry_backoff, failures, start, deadline)
+            assert retry_at(config.safety.retry_backoff, failures, start, deadline) < deadline
 
 
 FUZZ = settings(
@@ -491,6 +498,14 @@ def test_the_skeleton_itself_is_valid() -> None:
     usable(config)
 
 
+def test_the_longest_retry_backoff_allowed_is_usable() -> None:
+    document = copy.deepcopy(SKELETON)
+    document["safety"]["retry_backoff"] = "14d"
+    config = parse_config(document, environ={})
+    assert config.safety.retry_backoff == timedelta(days=14)
+    usable(config)
+
+
 @pytest.mark.parametrize(
     "path", [p for p in LEAVES if p[-1] in DURATION_KEYS | MONEY_KEYS], ids=key_path
 )
@@ -545,8 +560,12 @@ def validate_process(path: Path, environ: dict[str, str]) -> subprocess.Complete
     )
 
 
+# A real environment cannot hold a NUL: subprocess refuses it before the process starts.
+process_environs = environs.filter(lambda env: not any("\x00" in v for v in env.values()))
+
+
 @settings(FUZZ, max_examples=6)
-@given(raw=st.one_of(corrupted_text(), arbitrary_yaml), environ=environs)
+@given(raw=st.one_of(corrupted_text(), arbitrary_yaml), environ=process_environs)
 def test_validate_exits_0_or_2_and_names_a_key_without_a_traceback(
     tmp_path: Path, raw: bytes, environ: dict[str, str]
 ) -> None:
