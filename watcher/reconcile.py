@@ -18,6 +18,7 @@ from typing import Any
 
 from watcher.act.approvals import ProposalDesk
 from watcher.act.checkout import checkout
+from watcher.act.outcome import Did, Done, reported
 from watcher.act.purchase import PurchaseResult, Settlement, held_plans, resolve
 from watcher.act.purchase_notes import note_purchase
 from watcher.act.recheck import Recheck
@@ -349,33 +350,34 @@ class Reconciler:
         covering = [running[b.name] for b in self.config.budgets_for(rules.name)]
         states = [b.state for b in covering]
         limits = ledger.states(now)
-        decision = choose(plan, rules, item.need, item.offerings, states, now, mode, limits)
+        core = choose(plan, rules, item.need, item.offerings, states, now, mode, limits)
+        steps: list[Done] = []
         if item.malformed:
-            left_out = "; unreadable offerings left out: " + "; ".join(item.malformed)
-            decision = replace(decision, reason=decision.reason + left_out)
+            steps.append(
+                Done(Did.NOTED, "unreadable offerings left out: " + "; ".join(item.malformed))
+            )
         problems = [b.problem for b in covering if b.problem]
-        if decision.kind is DecisionKind.OVER_BUDGET and problems:
-            unknown = "; spend unknown: " + "; ".join(problems)
-            decision = replace(decision, reason=decision.reason + unknown)
+        if core.kind is DecisionKind.OVER_BUDGET and problems:
+            steps.append(Done(Did.NOTED, "spend unknown: " + "; ".join(problems)))
+        proposal, created = None, False
+        if rules.action == "propose":
+            handled = desk.handle(plan, rules, reported(core, steps), item.gateway)
+            steps.extend(handled.steps)
+            proposal, created = handled.proposal, handled.created
         result = PlanResult(
             plan.arn,
             plan.name,
             plan.target,
-            decision,
+            core,
             plan,
             tuple(item.consumers),
             tuple(item.offerings),
             tags=item.tags,
+            proposal=proposal,
+            proposal_created=created,
+            outcome=tuple(steps),
         )
-        if rules.action == "propose":
-            handled = desk.handle(plan, rules, decision, item.gateway)
-            decision = handled.decision
-            result = replace(
-                result,
-                decision=decision,
-                proposal=handled.proposal,
-                proposal_created=handled.created,
-            )
+        decision = result.decision
         if decision.kind is not DecisionKind.EXTENDED or decision.chosen is None:
             return result
         done = checkout(
@@ -392,19 +394,17 @@ class Reconciler:
         if done.breaker is not None:
             cycle.purchases_blocked = done.breaker.describe()
         outcome = done.purchase
-        if outcome is None:
-            return replace(result, decision=done.decision)
-        if outcome.result in (PurchaseResult.BOUGHT, PurchaseResult.AMBIGUOUS):
+        if outcome is not None and outcome.result in (
+            PurchaseResult.BOUGHT,
+            PurchaseResult.AMBIGUOUS,
+        ):
             for budget in covering:
                 running[budget.budget.name] = reserve(budget, decision.chosen)
             ledger.count(outcome.intent)
-            note_purchase(
-                self.journal, outcome.intent, rules.name, decision.reason, result.proposal, log
-            )
-        proposal = result.proposal
-        if proposal is not None:
+            note_purchase(self.journal, outcome.intent, rules.name, decision.reason, proposal, log)
+        if outcome is not None and proposal is not None:
             proposal = desk.purchased(proposal, outcome)
-        return replace(result, decision=done.decision, purchase=outcome, proposal=proposal)
+        return replace(result, outcome=(*steps, done.step), purchase=outcome, proposal=proposal)
 
     def _log_decision(self, log: Any, result: PlanResult) -> None:
         fields = decision_fields(result)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from watcher.act.outcome import Outcome, reported
 from watcher.act.purchase import PurchaseOutcome, Settlement
 from watcher.act.valves import Pause
 from watcher.budget_spend import BudgetSpend
@@ -17,12 +18,13 @@ from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, P
 
 @dataclass(frozen=True)
 class PlanResult:
-    """Everything reported about one plan in one cycle."""
+    """Everything reported about one plan in one cycle: the core's decision as it came out,
+    and what the shell did with it (`outcome`); `decision` is what is reported."""
 
     plan_arn: str
     plan_name: str
     target: str
-    decision: Decision
+    core: Decision
     plan: Plan | None = None
     consumers: tuple[Consumer, ...] = ()
     offerings: tuple[ExtensionOffering, ...] = ()
@@ -32,6 +34,13 @@ class PlanResult:
     proposal: Proposal | None = None
     #: True when `proposal` was created in this cycle (a notice goes out once).
     proposal_created: bool = False
+    #: What the shell did after the core decided (watcher/act/outcome.py), in order.
+    outcome: Outcome = ()
+
+    @property
+    def decision(self) -> Decision:
+        """The decision every output reports: the core's, after the shell's outcome."""
+        return reported(self.core, self.outcome)
 
 
 @dataclass

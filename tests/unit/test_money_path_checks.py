@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from watcher.act.checkout import checkout
+from watcher.act.outcome import reported
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Money, Plan, PlanStatus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,5 +90,5 @@ def test_a_decision_missing_what_a_purchase_needs_buys_nothing(missing: str) -> 
         None,
     )
     assert done.purchase is None
-    assert done.decision.kind is DecisionKind.ERROR
-    assert "not bought" in done.decision.reason
+    assert reported(broken, (done.step,)).kind is DecisionKind.ERROR
+    assert "not bought" in reported(broken, (done.step,)).reason

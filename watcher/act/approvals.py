@@ -16,7 +16,7 @@ from typing import Any
 
 from watcher.act import two_person
 from watcher.act.approval_tags import APPROVE_TAG, REJECT_TAG, take_tags
-from watcher.act.proposal_texts import as_kind as _with
+from watcher.act.outcome import Did, Done, Outcome, reported
 from watcher.act.proposal_texts import defect as _defect
 from watcher.act.proposal_texts import expired as _expired
 from watcher.act.proposal_texts import noted as _note
@@ -50,9 +50,9 @@ def new_proposal_id() -> str:
 
 @dataclass
 class Handled:
-    """What the proposal flow made of one due plan."""
+    """What the proposal flow did for one due plan (beside its decision), and its proposal."""
 
-    decision: Decision
+    steps: Outcome
     proposal: Proposal | None = None
     created: bool = False
 
@@ -82,11 +82,11 @@ class ProposalDesk:
         self, plan: Plan, rules: PolicyRules, decision: Decision, gateway: SageMakerGateway
     ) -> Handled:
         """Run the proposal flow for a due plan whose policy says propose; `decision` is what
-        `choose` made of this cycle's offerings."""
+        `choose` made of this cycle's offerings (with the cycle's notes on it)."""
         handled = self._handle(plan, rules, decision, gateway)
         waiting = two_person.note(self.journal, handled.proposal)
-        if waiting is not None and handled.decision.kind is DecisionKind.PROPOSED:
-            handled.decision = _note(handled.decision, waiting)
+        if waiting is not None and reported(decision, handled.steps).kind is DecisionKind.PROPOSED:
+            handled.steps += (_note(waiting),)
         return handled
 
     def _handle(
@@ -105,7 +105,7 @@ class ProposalDesk:
         if live is None:
             rejected = self._rejected.get((plan.arn, plan.end_time))
             if rejected is not None:
-                return Handled(_refused(decision, rejected))
+                return Handled((_refused(rejected),))
         offer = None
         if decision.kind is DecisionKind.PROPOSED and decision.chosen is not None:
             offer = Offer(decision.chosen.upfront_fee, decision.chosen.duration_hours)
@@ -123,47 +123,47 @@ class ProposalDesk:
             replaced = self._close(live, ProposalState.SUPERSEDED, verdict.reason, log)
             prefix = f"proposal {live.proposal_id} superseded ({verdict.reason}); "
             if replaced is None:
-                return Handled(_note(decision, prefix + "a newer state was found; see next cycle"))
+                return Handled((_note(prefix + "a newer state was found; see next cycle"),))
             live, standing = None, None
             verdict = judge(None, plan.end_time, deadline, self.now, offer, rules.approval)
         if verdict.step is Step.EXPIRE:
             if live is not None:
                 self._close(live, ProposalState.EXPIRED, verdict.reason, log)
-            return Handled(_expired(decision, live, verdict))
+            return Handled((_expired(live, verdict),))
         if verdict.step is Step.WAIT:
             return self._wait(decision, live, verdict, prefix)
         if verdict.step is Step.CREATE:
             if decision.chosen is None:
-                return Handled(_defect(decision, "a proposal without an offering"))
+                return Handled((_defect("a proposal without an offering"),))
             if self.dry_run:
                 would = "would propose it" + (
                     " and approve it automatically" if verdict.auto else ""
                 )
-                return Handled(_note(decision, f"{prefix}dry-run: {would} ({verdict.reason})"))
+                return Handled((_note(f"{prefix}dry-run: {would} ({verdict.reason})"),))
             created = self._create(plan, rules, decision, deadline, prefix, log)
             if created is None:
-                return Handled(_note(decision, prefix + "another proposal was recorded meanwhile"))
+                return Handled((_note(prefix + "another proposal was recorded meanwhile"),))
             if not verdict.auto:
                 waiting = prefix + _waiting(created, self._by_tag)
-                return Handled(_note(decision, waiting), created, created=True)
+                return Handled((_note(waiting),), created, created=True)
             live, prefix = created, prefix + f"proposed as {created.proposal_id}; "
             verdict = Verdict(Step.BUY, verdict.reason, auto=True)
             handled = self._buy(decision, rules, live, verdict, prefix, log)
             handled.created = True
             return handled
         if live is None or verdict.step is not Step.BUY:
-            return Handled(_defect(decision, f"no live proposal to buy under ({verdict.step})"))
+            return Handled((_defect(f"no live proposal to buy under ({verdict.step})"),))
         return self._buy(decision, rules, live, verdict, prefix, log)
 
     def _wait(
         self, decision: Decision, live: Proposal | None, verdict: Verdict, prefix: str
     ) -> Handled:
         if live is None:
-            return Handled(_note(decision, prefix.removesuffix("; ")))
+            return Handled((_note(prefix.removesuffix("; ")),))
         if decision.kind is DecisionKind.PROPOSED:
-            return Handled(_note(decision, prefix + _waiting(live, self._by_tag)), live)
+            return Handled((_note(prefix + _waiting(live, self._by_tag)),), live)
         text = f"{prefix}proposal {live.proposal_id} ({live.state.value}) is kept: {verdict.reason}"
-        return Handled(_note(decision, text), live)
+        return Handled((_note(text),), live)
 
     def _buy(
         self,
@@ -175,25 +175,22 @@ class ProposalDesk:
         log: Any,
     ) -> Handled:
         if decision.chosen is None:
-            return Handled(_defect(decision, "an approved purchase without an offering"), live)
+            return Handled((_defect("an approved purchase without an offering"),), live)
         if self.dry_run:
             how = "would approve it automatically and buy" if verdict.auto else "would buy"
             text = f"{prefix}proposal {live.proposal_id} is {live.state.value}; dry-run: {how}"
-            return Handled(_with(decision, DecisionKind.WOULD_EXTEND, text), live)
+            return Handled((Done(Did.DRY_RUN, text),), live)
         if verdict.auto:
             below = rules.approval.auto_approve_below
             by = f"auto:below {money(below)}" if below is not None else "auto"
             approved = self._transition(live, PENDING, ProposalState.APPROVED, by, verdict.reason)
             if approved is None:
-                return Handled(_note(decision, prefix + "the proposal changed meanwhile"), live)
+                return Handled((_note(prefix + "the proposal changed meanwhile"),), live)
             log.info("proposal_auto_approved", proposal_id=live.proposal_id, reason=verdict.reason)
             self.events.append("auto_approved")
             live = approved
-        text = (
-            f"{prefix}buying under proposal {live.proposal_id}, approved by {live.decided_by}: "
-            f"{decision.reason}"
-        )
-        return Handled(_with(decision, DecisionKind.EXTENDED, text), live)
+        text = f"{prefix}buying under proposal {live.proposal_id}, approved by {live.decided_by}"
+        return Handled((Done(Did.APPROVED, text),), live)
 
     # --- after the purchase and at the end of the cycle ---------------------------------
 
