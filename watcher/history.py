@@ -28,7 +28,7 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.budget_spend import CoveredExtensions, earliest_window_start, spend
 from watcher.config import Config
 from watcher.config.core_rules import needs_tags
-from watcher.journal.records import Intent, IntentState, Journal
+from watcher.journal.records import Intent, IntentState, Journal, owners_of
 from watcher.model import Extension, Plan
 from watcher.report import json_time
 
@@ -121,7 +121,9 @@ def gather(
                 )
                 kept = [e for e in extensions if period.holds(e.extended_at)]
                 history.plans.append(_plan(plan, name, kept))
-                history.rows += rows_for(plan, name, kept, intents, journal, period, tags, labels)
+                history.rows += rows_for(
+                    plan, name, extensions, intents, journal, period, tags, labels
+                )
         except AwsError as exc:
             history.errors.append(f"target {name}: {exc}")
     budget_intents = [
@@ -179,15 +181,18 @@ def rows_for(
     tags: Mapping[str, str],
     labels: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """One row per extension of `plan` AWS records, and one per purchase the journal holds
-    with an unknown outcome that AWS does not show yet."""
+    """One row per extension of `plan` AWS records in `period`, and one per purchase the
+    journal holds with an unknown outcome that AWS does not show yet."""
     account, region = arn_parts(plan.arn)
-    mine = {i.offering_id: i for i in intents if i.plan_arn == plan.arn}
+    mine = [i for i in intents if i.plan_arn == plan.arn]
+    owners = owners_of(extensions, mine)
     base: dict[str, Any] = {"plan_name": plan.name, "plan_arn": plan.arn, "target": target}
     base |= {"account": account, "region": region}
     chosen_tags = {key: tags.get(key, "") for key in labels}
     rows = []
-    for ext in extensions:
+    for index, ext in enumerate(extensions):
+        if not period.holds(ext.extended_at):
+            continue
         fee = ext.upfront_fee
         row = base | {
             "extended_at": json_time(ext.extended_at),
@@ -200,12 +205,12 @@ def rows_for(
             "status": ext.status,
             "payment_status": ext.payment_status,
         }
-        rows.append(
-            row | _who(journal, ext.offering_id, ext.offering_id in mine) | {"tags": chosen_tags}
-        )
-    seen = {e.offering_id for e in extensions}
-    for intent in mine.values():
-        if intent.offering_id in seen or intent.state is not IntentState.OPEN:
+        owner = owners.get(index)
+        noted = owner.offering_id if owner is not None else ext.offering_id
+        rows.append(row | _who(journal, noted, owner is not None) | {"tags": chosen_tags})
+    shown = {id(intent) for intent in owners.values()}
+    for intent in mine:
+        if id(intent) in shown or intent.state is not IntentState.OPEN:
             continue
         if not period.holds(intent.created_at):
             continue

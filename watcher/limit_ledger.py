@@ -17,26 +17,36 @@ from watcher.decide.limits import (
     limit_states,
     window_start,
 )
-from watcher.journal.records import Intent, IntentState, Journal
+from watcher.journal.records import Intent, IntentState, Journal, owners_of
 from watcher.model import Extension
 
 
 def journalled(intents: Iterable[Intent], history: Sequence[Extension] = ()) -> list[Commitment]:
     """The journal's purchases that count: bought, or with an unknown outcome, unless AWS's
-    `history` lists the purchase as `Failed` (the journal records that a cycle later)."""
-    failed: dict[str, list[Extension]] = {}
+    `history` lists the purchase as `Failed` (the journal records that a cycle later). A
+    purchase the history lists under an ID of its own (`owners_of`: the match that settles a
+    purchase) carries that ID, so that it counts once."""
+    by_plan: dict[str, list[Intent]] = {}
+    for intent in intents:
+        by_plan.setdefault(intent.plan_arn, []).append(intent)
+    listed: dict[int, Extension] = {}  # id(intent) -> the extension AWS lists for it
+    extensions: dict[str, list[Extension]] = {}
     for ext in history:
-        if ext.failed:  # only a plan with a failed extension can hold a failed purchase
-            failed.setdefault(ext.plan_arn, [])
-    for ext in history:
-        if ext.plan_arn in failed:
-            failed[ext.plan_arn].append(ext)
-    return [
-        Commitment(i.offering_id, i.plan_arn, i.created_at, i.fee, "journal")
-        for i in intents
-        if i.state is not IntentState.FAILED
-        and (i.plan_arn not in failed or i.failure(failed[i.plan_arn]) is None)
-    ]
+        extensions.setdefault(ext.plan_arn, []).append(ext)
+    for plan_arn, found in extensions.items():
+        for index, intent in owners_of(found, by_plan.get(plan_arn, [])).items():
+            listed[id(intent)] = found[index]
+    counted: list[Commitment] = []
+    for mine in by_plan.values():
+        for intent in mine:
+            shown = listed.get(id(intent))
+            if intent.state is IntentState.FAILED or (shown is not None and shown.failed):
+                continue
+            offering = shown.offering_id if shown is not None else intent.offering_id
+            counted.append(
+                Commitment(offering, intent.plan_arn, intent.created_at, intent.fee, "journal")
+            )
+    return counted
 
 
 class LimitLedger:

@@ -6,6 +6,7 @@ reported with a reason naming it, a notice and its metrics."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from watcher.notify.notice import notices_for
 from watcher.reconcile import Reconciler
 from watcher.results import CycleResult
 from watcher.sandbox.faults import Faults, ScriptedFault
+from watcher.sandbox.settings import SimSettings
 
 PLANS = ("llm-a", "llm-b", "llm-c")
 
@@ -193,3 +195,40 @@ def test_two_replicas_share_a_limit_through_the_journal(
         result.decision.reason
     )
     assert len(sim.record.purchases) == (0 if fault else 1)
+
+
+def test_a_purchase_aws_lists_under_its_own_id_counts_once(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    """AWS may list an extension under an ID other than the offering's; the journal's purchase
+    is matched to it as a purchase is settled, so it is one purchase against the limits, not
+    two (counted twice, it would refuse a plan the limits have room for)."""
+    sim = make_sim(settings=SimSettings(extension_ids="own", payment_delay=timedelta(0)))
+    _seed(sim, t0)
+    journal = tmp_path / "j.db"
+    engine = Engine(
+        _config(journal, purchases_per_cycle=1, purchases_per_24h=2, spend_per_24h="20000 USD"),
+        clock,
+        journal,
+    )
+
+    first, _ = engine.cycle()
+    assert len(_bought(first)) == 1
+    [bought] = sim.record.purchases
+    listed = {
+        e.offering_id
+        for e in engine.reconciler.gateways["default"].extension_history(bought.plan_arn)[0]
+    }
+    assert bought.offering_id not in listed  # AWS lists it under an ID of its own
+
+    clock.advance(minutes=15)
+    second, _ = engine.cycle()
+    assert len(_bought(second)) == 1, [(r.plan_name, r.decision.reason) for r in second.results]
+    used = {s.key: s.used for s in second.limits}
+    assert used["purchases_per_24h"] == 2
+    assert used["spend_per_24h"] == 2 * Decimal(DAY_FEE_4)
+
+    clock.advance(minutes=15)
+    third, _ = engine.cycle()
+    assert _bought(third) == []
+    assert {s.key: s.used for s in third.limits}["purchases_per_24h"] == 2

@@ -22,6 +22,7 @@ from watcher.cli.one_shot import run_history
 from watcher.clock import ManualClock
 from watcher.history import COLUMNS, Period
 from watcher.sandbox.faults import Faults, ScriptedFault
+from watcher.sandbox.settings import SimSettings
 
 ACCOUNT = "123456789012"
 
@@ -167,3 +168,51 @@ def test_one_row_per_extension_field_by_field(
     assert by_plan["big-b"]["tags"] == {"team": "vision", "cost-center": "cc-big-b"}
     assert by_plan["llm-a"]["duration_hours"] == 24
     assert {p["plan_name"] for p in report["plans"]} == set(rows)
+
+
+def test_purchases_aws_lists_under_their_own_ids_are_plan_watchers(
+    make_sim: Any,
+    clock: ManualClock,
+    t0: datetime,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """AWS may list an extension under an ID other than the offering's: the journal still
+    knows it (the same match that settles a purchase), so its row says plan-watcher bought it,
+    with the policy and reason, and a purchase whose outcome is still open is one row, not
+    two."""
+    sim = make_sim(
+        settings=SimSettings(extension_ids="own"),
+        faults=Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "ambiguous", "llm-c")]),
+    )
+    for name in ("llm-a", "llm-c"):
+        due_plan(sim, t0, name)
+    setup = Operated(tmp_path, clock, policies=[policy("llm", match={"names": ["llm-*"]})])
+    first, _ = setup.engine.cycle()  # buys llm-a; llm-c's purchase is made, its answer lost
+    assert {r.plan_name: r.decision.kind.value for r in first.results} == {
+        "llm-a": "extended",
+        "llm-c": "in_flight",
+    }
+    intents = {i.plan_arn: i for i in setup.engine.reconciler.journal.intents_since(t0)}
+    listed = {p.plan_arn: p for p in sim.record.purchases}
+    assert listed.keys() == intents.keys()
+    clock.advance(minutes=1)
+
+    rows = _csv_of(setup, capsys)
+    assert sorted(r["plan_name"] for r in rows) == ["llm-a", "llm-c"]
+    for row in rows:
+        intent = intents[row["plan_arn"]]
+        assert row["offering_id"] != intent.offering_id  # listed under AWS's own ID
+        assert (row["bought_by"], row["approved_by"], row["policy"]) == (
+            "plan-watcher",
+            "policy llm (automatic)",
+            "llm",
+        )
+        assert "asking for 24h (1d)" in row["decision_reason"]
+        assert row["status"] in ("Pending", "Scheduled", "Active")
+
+
+def _csv_of(setup: Operated, capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
+    capsys.readouterr()
+    assert run_history(setup.engine.config, "csv", setup.engine.clock, None) == 0
+    return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

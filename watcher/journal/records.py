@@ -14,7 +14,7 @@ several replicas.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -89,6 +89,40 @@ class Intent:
             f"{self.offering_id} {self.duration_hours}h for {self.fee} "
             f"(plan end {self.plan_end.isoformat()})"
         )
+
+
+def owners_of(extensions: Sequence[Extension], intents: Sequence[Intent]) -> dict[int, Intent]:
+    """For one plan's extension history and journalled purchases: the purchase each extension
+    (by its index) records. The intent bought with its ID; else an open or bought intent that
+    `Intent.match` (the match that settles an open purchase) finds it for, as AWS may list an
+    extension under an ID of its own; else a failed intent whose extension AWS lists as
+    `Failed` under such an ID. A failed intent never takes an extension that has not failed:
+    that one was bought by someone else. Each intent records at most one extension."""
+    owners: dict[int, Intent] = {}
+    by_id = {i.offering_id: i for i in intents}
+    for index, ext in enumerate(extensions):
+        if ext.offering_id in by_id:
+            owners[index] = by_id[ext.offering_id]
+    live = [i for i in intents if i.state is not IntentState.FAILED]
+    failed = [i for i in intents if i.state is IntentState.FAILED]
+    for intent in sorted(live, key=lambda i: i.created_at, reverse=True):
+        _claim(owners, extensions, intent, intent.match(extensions))
+    dead = [e for e in extensions if e.failed]
+    for intent in sorted(failed, key=lambda i: i.created_at, reverse=True):
+        _claim(owners, extensions, intent, intent.match(dead))
+    return owners
+
+
+def _claim(
+    owners: dict[int, Intent],
+    extensions: Sequence[Extension],
+    intent: Intent,
+    found: Extension | None,
+) -> None:
+    if found is None or any(owner is intent for owner in owners.values()):
+        return
+    index = next(i for i, ext in enumerate(extensions) if ext is found)
+    owners.setdefault(index, intent)
 
 
 class ProposalState(StrEnum):
