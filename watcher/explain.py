@@ -338,7 +338,7 @@ def _extension(ext: Extension) -> dict[str, Any]:
 def _journal(found: Explanation) -> dict[str, Any]:
     arn = found.result.plan_arn
     reader = found.journal
-    intents = [i for i in reader.intents_since(EPOCH) if i.plan_arn == arn]
+    intents = [i for i in reader.journal.intents_since(EPOCH) if i.plan_arn == arn]
     settles = {i.offering_id: (state, note) for i, state, note in reader.would_settle}
     proposals = [p for p in reader.proposals() if p.plan_arn == arn]
     shown = []

@@ -158,7 +158,9 @@ def test_explain_gives_every_part_of_the_decision_and_writes_nothing(
         "budget": "ml",
         "window": "calendar-month",
         "limit": "250000.00",
-        "spent": "18877.44",  # llm-a's purchase and llm-b's journalled one
+        # llm-a's purchase; llm-b's journalled one is settled as not bought first, as the
+        # next cycle will
+        "spent": DAY_FEE_4,
         "currency": "USD",
         "problem": None,
     }
@@ -166,7 +168,7 @@ def test_explain_gives_every_part_of_the_decision_and_writes_nothing(
     assert (limit["limit"], limit["max"], limit["used"]) == (
         "safety.limits.purchases_per_24h",
         3,
-        2,
+        1,
     )
     assert data["purchase_windows"] is None
     assert data["next_action"] == "2026-03-02T09:31:00Z"
@@ -228,3 +230,41 @@ def test_an_unknown_or_ambiguous_plan_is_refused(
     found = explain(twice, "llm-a", target="two", clock=clock)
     assert found.result.target == "two"
     found.journal.close()
+
+
+def test_explain_decides_as_the_next_cycle_will_after_settling_an_open_intent(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    """A purchase that did not happen is settled as not bought at the start of the next cycle,
+    so its fee no longer counts in budgets or limits: explain must not refuse the plan for
+    money the next cycle will not count."""
+    sim = make_sim(faults=Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "5xx", "llm-a")]))
+    _seed(sim, t0)
+    journal = tmp_path / "j.db"
+    config = make_config(
+        journal,
+        [policy("llm", match={"names": ["llm-a"]})],
+        [{"name": "ml", "limit": f"{DAY_FEE_4} USD", "window": "calendar-month"}],
+        safety={"limits": {"purchases_per_24h": 1}},
+    )
+    engine = Engine(config, clock, journal)
+    first, _ = engine.cycle()
+    assert {r.plan_name: r.decision.kind.value for r in first.results}["llm-a"] == "in_flight"
+    engine.reconciler.journal.close()
+    clock.advance(minutes=31)  # past settle_after: the next cycle settles it as not bought
+
+    found = explain(config, "llm-a", clock=clock)
+    data = explain_json(found, config)
+    found.journal.close()
+
+    assert data["decision"]["decision"] == "would_extend", data["decision"]["reason"]
+    assert [b["spent"] for b in data["budgets"]] == ["0"]
+    assert [(s["limit"], s["used"]) for s in data["limits"]] == [
+        ("safety.limits.purchases_per_24h", 0)
+    ]
+    [intent] = data["journal"]["intents"]  # shown as the journal still holds it
+    assert intent["state"] == "open" and intent["next_cycle_settles_as"]["state"] == "failed"
+
+    after = Engine(config, clock, journal)
+    cycle, _ = after.cycle()
+    assert {r.plan_name: r.decision.kind.value for r in cycle.results}["llm-a"] == "extended"

@@ -40,3 +40,16 @@ def test_reads_pass_and_writes_do_not() -> None:
             write()
     assert real.get_setting("purchases.paused") is None
     journal.close()
+
+
+def test_a_settled_intent_reads_as_settled_for_the_rest_of_the_cycle() -> None:
+    real = SqliteJournal(":memory:")
+    assert real.open_intent(INTENT)
+    journal = ReadOnlyJournal(real)
+
+    journal.close_intent(INTENT, IntentState.FAILED, "not in AWS's history", NOW)
+
+    assert journal.open_intents() == []
+    [settled] = journal.intents_since(NOW)
+    assert (settled.state, settled.note) == (IntentState.FAILED, "not in AWS's history")
+    assert [i.state for i in real.intents_since(NOW)] == [IntentState.OPEN]
