@@ -71,6 +71,11 @@ def test_a_due_plan_waits_for_a_window_that_opens_before_the_last_safe_cycle() -
     waiting = hold([OFFICE], now, deadline, POLL)
     assert waiting is not None and waiting.until == utc(2026, 3, 30, 7, 0)
     assert "waits until the next one opens at 2026-03-30T07:00:00Z" in waiting.reason
+    # The poll's seconds count: 09:30:00 less 5m 30s is the 09:24:30 named.
+    assert "last safe cycle 2026-03-31T09:24:30Z (deadline 2026-03-31T09:30:00Z - one poll " in (
+        waiting.reason
+    )
+    assert "one poll 5m 30s)" in waiting.reason
 
 
 def test_a_window_after_the_last_safe_cycle_is_not_waited_for() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 
-from watcher.decide.text import iso, span
+from watcher.decide.text import iso, span_seconds
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: How far ahead to look for the next opening: every weekly window opens within 8 days (a
@@ -101,15 +101,15 @@ def hold(
             opening,
             f"due, but outside the policy's purchase windows ({describe(windows)}); waits "
             f"until the next one opens at {iso(opening)}, before the last safe cycle "
-            f"{iso(last)} (deadline {iso(deadline)} - one poll {span(poll)})",
+            f"{iso(last)} (deadline {iso(deadline)} - one poll {span_seconds(poll)})",
         )
     after = f"the next opens at {iso(opening)}" if opening else "none opens within a week"
     return Hold(
         last,
         f"due, but outside the policy's purchase windows ({describe(windows)}) and {after}, "
         f"after the last safe cycle {iso(last)} (deadline {iso(deadline)} - one poll "
-        f"{span(poll)}); waits until then and buys outside the windows rather than miss the "
-        "deadline",
+        f"{span_seconds(poll)}); waits until then and buys outside the windows rather than "
+        "miss the deadline",
     )
 
 
@@ -122,8 +122,8 @@ def outside_note(
         return None
     return (
         f"outside the policy's purchase windows ({describe(windows)}), but this is the last "
-        f"safe cycle before the deadline {iso(deadline)} (one poll is {span(poll)}), so the "
-        "deadline wins"
+        f"safe cycle before the deadline {iso(deadline)} (one poll is {span_seconds(poll)}), so "
+        "the deadline wins"
     )
 
 

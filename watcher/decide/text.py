@@ -45,3 +45,14 @@ def span(delta: timedelta) -> str:
     if minutes or not parts:
         parts.append(f"{minutes}m")
     return sign + " ".join(parts)
+
+
+def span_seconds(delta: timedelta) -> str:
+    """`span` keeping the seconds where there are any (a poll of 5m 30s), for a reason whose
+    reader adds it up against times written to the second."""
+    seconds = int(abs(delta).total_seconds()) % 60
+    if not seconds:
+        return span(delta)
+    if abs(delta) < timedelta(minutes=1):
+        return f"{'-' if delta < timedelta(0) else ''}{seconds}s"
+    return f"{span(delta)} {seconds}s"
