@@ -4,6 +4,7 @@ and `plan-watcher once` keeps its pauses between attempts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -22,6 +23,7 @@ from tests.integration.test_notify_process import _logs, server  # noqa: F401 - 
 from tests.integration.test_notify_support import MemoryChannel, webhook_receiver
 from watcher.aws.calls import CallCounter
 from watcher.notify import Dispatcher, WebhookChannel
+from watcher.notify.channels import ChannelError
 from watcher.notify.notice import Notice
 
 SECRET = "Bearer 9f8e7d6c5b4a-planted-token"
@@ -170,3 +172,41 @@ def test_once_keeps_its_pauses_between_attempts_within_its_exit_budget(
     # The webhook was down for its first second: attempts spaced 0.5 s, 1 s, ... reach it.
     assert {e["plan"] for e in sent} == {"llm-a", "llm-b"}, [e["event"] for e in logs]
     assert not [e for e in logs if e["event"] == "notification_dropped"]
+
+
+@contextmanager
+def echoing_refusal() -> Iterator[str]:
+    """A webhook that refuses with a status line quoting the request line and its token (as a
+    careless proxy or a hostile receiver may)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                head = conn.recv(65536).split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+                token = [h.split(":", 1)[1].strip() for h in head if h.startswith("Authorization")]
+                reason = f"Bad Gateway {head[0]} {' '.join(token)} " + "x" * 5000
+                conn.sendall(f"HTTP/1.1 502 {reason}\r\nContent-Length: 0\r\n\r\n".encode())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        thread.join(30)
+
+
+def test_a_refusal_that_quotes_the_request_says_no_secret() -> None:
+    with echoing_refusal() as base:
+        url = f"{base}/hooks/pathSECRET42?sig=querySECRET42"
+        channel = WebhookChannel(url, token_env="PW_TOKEN", environ={"PW_TOKEN": SECRET})
+        with pytest.raises(ChannelError) as refused:
+            channel.send(_notice())
+
+    text = str(refused.value)
+    assert text.startswith("HTTP 502 Bad Gateway POST "), text[:200]
+    for secret in ("pathSECRET42", "querySECRET42", "planted-token"):
+        assert secret not in text
+    assert len(text) < 400  # a status line is bounded however long the receiver made it

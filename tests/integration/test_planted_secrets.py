@@ -5,20 +5,27 @@ holds the secrets) leaves no trace of them in stdout, stderr, /status or /metric
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+import yaml
 
-from tests.integration.test_engine_support import make_config
+from tests.integration.test_engine_support import config_dict, make_config
 from tests.integration.test_notify_support import due_with_job, webhook_receiver
+from watcher.cli import main
 from watcher.clock import ManualClock
+from watcher.config import load_config
 from watcher.daemon import Daemon
 from watcher.notify.dispatch import Dispatcher
 from watcher.observe.http import EndpointServer
@@ -95,3 +102,67 @@ def test_no_planted_secret_reaches_an_output(
         for name, text in (("stdout", out), ("stderr", err), ("/status", status)):
             assert secret not in text, f"{secret} in {name}"
         assert secret not in metrics
+
+
+@contextmanager
+def endpoint_quoting_its_request() -> Iterator[str]:
+    """An endpoint standing in for AWS (a careless proxy, a wrong AWS_ENDPOINT_URL) that
+    refuses every request with a message quoting its headers, the session token among them."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            quoted = "; ".join(f"{k}={v}" for k, v in self.headers.items())
+            body = json.dumps({"__type": "ValidationException", "message": quoted}).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.usefixtures("_json_logs_to_stdout")
+def test_an_answer_quoting_the_session_token_reaches_no_output(
+    clock: ManualClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION)
+    monkeypatch.delenv("AWS_SECURITY_TOKEN")  # botocore would send this one instead
+    path = tmp_path / "watcher.yaml"
+    path.write_text(yaml.safe_dump(config_dict(tmp_path / "journal.db")))
+    with endpoint_quoting_its_request() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        code = main(["once", "--config", str(path), "--output", "json"], clock=clock)
+        once = capsys.readouterr()
+        daemon = Daemon(load_config(path), path, clock=clock, listen=("127.0.0.1", 0))
+        server = EndpointServer("127.0.0.1", 0, daemon.registry, daemon)
+        server.start()
+        try:
+            daemon.run_cycle()
+            status = _get(server.address, "/status")
+        finally:
+            server.stop()
+            daemon.journal.close()
+
+    assert code == 1
+    [error] = json.loads(once.out)["errors"]
+    assert "X-Amz-Security-Token=***" in error  # the endpoint's answer did quote it
+    for name, text in (("stdout", once.out), ("stderr", once.err), ("/status", status)):
+        assert SESSION not in text, name
+        assert KEY not in text, name

@@ -64,3 +64,19 @@ def test_a_known_secret_is_masked_even_inside_a_message(monkeypatch: pytest.Monk
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     text = _lines("json", lambda log: log.error("odd", error=f"botocore said {SECRET}!"))
     assert SECRET not in text and "botocore said ***!" in text
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ['wJalr"quoted\\planted-token', "wJalr-planted-tökén", "wJalr\tplanted-tab-token"],
+    ids=["quote-and-backslash", "latin-1", "control"],
+)
+def test_a_known_secret_is_masked_whatever_json_makes_of_it(secret: str) -> None:
+    # JSON escapes quotes, backslashes, control and non-ASCII characters, so the rendered line
+    # holds the secret in another spelling: it must be masked before it is rendered.
+    from watcher.observe.logs import register_secret
+
+    register_secret(secret)
+    text = _lines("json", lambda log: log.warning("odd", error=f"the receiver said {secret}"))
+    assert secret not in json.loads(text)["error"]
+    assert json.loads(text)["error"] == "the receiver said ***"

@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 
 from watcher.aws.skew import is_clock_refusal
+from watcher.observe.logs import redact
 
 
 class ErrorKind(StrEnum):
@@ -31,9 +32,13 @@ class ErrorKind(StrEnum):
 
 
 class AwsError(Exception):
-    """One failed AWS call, with what kind of failure it was."""
+    """One failed AWS call, with what kind of failure it was. Its message goes to the log,
+    /status and the commands' output, so known secrets are masked in it: an answer that
+    does not come from AWS itself (a proxy, a wrong endpoint) may quote the request's
+    headers, the session token among them."""
 
     def __init__(self, kind: ErrorKind, operation: str, code: str, message: str) -> None:
+        message = redact(message)
         super().__init__(f"{operation}: {code}: {message}")
         self.kind = kind
         self.operation = operation

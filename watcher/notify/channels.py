@@ -19,6 +19,8 @@ from watcher.aws.clients import make_client
 from watcher.notify.notice import Notice
 from watcher.observe.logs import register_secret
 
+#: At most this much of a refusal's reason phrase is kept for the log.
+MAX_REASON_CHARS = 200
 #: At most this much of a webhook's answer is read: the status is all that matters, and a
 #: receiver that streams an endless body must not hold the sender.
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -184,4 +186,6 @@ class WebhookChannel:
         finally:
             connection.close()
         if not 200 <= response.status < 300:
-            raise ChannelError(f"HTTP {response.status} {response.reason}")
+            # The reason phrase is the receiver's own text: it may quote the request.
+            reason = self._redact(str(response.reason))[:MAX_REASON_CHARS]
+            raise ChannelError(f"HTTP {response.status} {reason}")

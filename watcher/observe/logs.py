@@ -5,8 +5,9 @@ Secrets never reach a log line, by three locks:
 - exception tracebacks are rendered without frame locals (structlog shows them by default,
   and a frame's locals may hold a token or a key);
 - the values of known secrets (the AWS secret key and session token from the environment, a
-  webhook's token) are replaced wherever they appear in a rendered line, an exception's
-  message included.
+  webhook's token) are replaced wherever they appear: in every string of the event before
+  it is rendered (JSON would spell a secret with a quote or a non-ASCII character otherwise)
+  and in the rendered line, an exception's message included.
 """
 
 from __future__ import annotations
@@ -80,8 +81,27 @@ def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
+def _redacted(value: Any, depth: int = 0) -> Any:
+    """`value` with every registered secret masked in its strings, at any depth."""
+    if isinstance(value, str):
+        return redact(value)
+    if depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _redacted(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, tuple):  # exc_info is one
+        return tuple(_redacted(item, depth + 1) for item in value)
+    if isinstance(value, list):
+        return [_redacted(item, depth + 1) for item in value]
+    return value
+
+
 def _redacting(renderer: Callable[..., Any]) -> Callable[..., Any]:
+    # Masked before rendering too: JSON writes a secret holding a quote, a backslash or a
+    # non-ASCII character in another spelling, which the rendered line no longer matches.
     def render(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+        for key in list(event):
+            event[key] = _redacted(event[key])
         line = renderer(logger, name, event)
         return redact(line) if isinstance(line, str) else line
 
