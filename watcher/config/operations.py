@@ -91,9 +91,12 @@ def check_webhook_url(value: str) -> str:
     Messages never quote the URL: its path or query may hold a secret."""
     try:
         parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
+    except ValueError as exc:  # "Invalid IPv6 URL": quotes nothing
         raise ValueError(f"is not a valid URL ({exc})") from None
+    try:
+        port = parts.port
+    except ValueError:  # urllib's message quotes the port's text
+        raise ValueError("port must be between 1 and 65535") from None
     if parts.scheme not in ("http", "https"):
         raise ValueError("must start with https:// (or http://)")
     if not parts.hostname:
