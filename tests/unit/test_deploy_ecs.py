@@ -164,7 +164,8 @@ def test_the_metrics_ingress_source_is_required_and_never_the_world() -> None:
     pattern = re.compile(source["AllowedPattern"])
     for given in ("sg-0123456789abcdef0", "10.1.2.0/24"):
         assert pattern.match(given), given
-    for refused in ("", "10.0.0.0", "sg-xyz", "anywhere"):
+    # /0 is the world whatever address is written before it; past /32 is no CIDR.
+    for refused in ("", "10.0.0.0", "sg-xyz", "anywhere", "10.1.2.0/0", "0.0.0.0/00", "1.2.3.4/33"):
         assert not pattern.match(refused), refused
     [rule] = T["Rules"].values()
     [assertion] = rule["Assertions"]
