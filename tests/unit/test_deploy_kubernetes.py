@@ -185,8 +185,14 @@ def test_network_policy_admits_only_monitoring_and_lets_out_only_https_and_dns(
     assert ingress["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
     ]
-    allowed_out = {
-        (port["port"], port["protocol"]) for rule in policy["egress"] for port in rule["ports"]
-    }
+    anywhere = [rule for rule in policy["egress"] if "to" not in rule]
+    allowed_out = {(port["port"], port["protocol"]) for rule in anywhere for port in rule["ports"]}
     assert allowed_out == {(443, "TCP"), (53, "UDP"), (53, "TCP")}
-    assert all("to" not in rule for rule in policy["egress"])  # any address, those ports only
+    # EKS Pod Identity's agent hands out credentials on port 80 of a node-local address: the
+    # one rule that names its addresses, and nothing else, lets the pod reach it.
+    [agent] = [rule for rule in policy["egress"] if "to" in rule]
+    assert agent["ports"] == [{"port": 80, "protocol": "TCP"}]
+    assert agent["to"] == [
+        {"ipBlock": {"cidr": "169.254.170.23/32"}},
+        {"ipBlock": {"cidr": "fd00:ec2::23/128"}},
+    ]
