@@ -360,3 +360,22 @@ def test_run_with_the_url_validate_refused_exits_2_not_a_traceback(tmp_path: Pat
     path.write_text(yaml.safe_dump(data))
     code, _, err = run(["run", "--config", str(path)])
     assert code == 2 and "Traceback" not in err and "notifications.webhook.url" in err
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("token_env", "Bearer xoxb-planted-token-1234", "not an environment variable name"),
+        ("header", "Authorization: Bearer xoxb-planted-token-1234", "not an HTTP header name"),
+    ],
+)
+def test_a_token_written_where_a_name_belongs_is_refused_without_quoting_it(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    # The careless mistake: the token itself pasted where its variable's or header's name goes.
+    data = yaml.safe_load(VALID)
+    data["notifications"] = {"webhook": {"url": "https://hooks.example.com/x", key: value}}
+    code, out, err = validate(tmp_path, yaml.safe_dump(data))
+    assert code == 2, err
+    assert f"notifications.webhook.{key}" in err and message in err
+    assert "planted-token" not in out + err

@@ -155,14 +155,22 @@ class Webhook(_Section):
     @classmethod
     def _header(cls, value: str) -> str:
         if not _HEADER.match(value):
-            raise ValueError(f"{value!r} is not an HTTP header name")
+            # Not quoted: the mistake this catches is often the whole header, token included.
+            raise ValueError(
+                "is not an HTTP header name (the name only, e.g. Authorization: the token "
+                "comes from token_env)"
+            )
         return value
 
     @field_validator("token_env")
     @classmethod
     def _env(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name")
+            # Not quoted: the mistake this catches is often the token itself.
+            raise ValueError(
+                "is not an environment variable name (letters, digits and _: the name of "
+                "the variable that holds the token, never the token)"
+            )
         return value
 
 
