@@ -57,12 +57,16 @@ def run_history(
     finance (`csv`, or `extensions` in JSON), read from AWS and the journal."""
     _logs_to_stderr(config)
     now = (clock or SystemClock()).now()
-    journal = open_journal(config)
     try:
-        gateways = build_gateways(config, CallCounter())
-        found = gather(config, now, gateways, journal, period or Period())
-    finally:
-        journal.close()
+        journal = open_journal(config)
+        try:
+            gateways = build_gateways(config, CallCounter())
+            found = gather(config, now, gateways, journal, period or Period())
+        finally:
+            journal.close()
+    except JournalUnavailable as exc:
+        print(f"plan-watcher: the journal is unavailable: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
     if output == "csv":
         sys.stdout.write(to_csv(found.rows, config.metrics.plan_labels_from_tags))
     elif output == "json":

@@ -22,6 +22,7 @@ from watcher.config import Config
 from watcher.decide.approval import fee_ceiling
 from watcher.decide.text import iso, money
 from watcher.journal.records import LIVE_PROPOSAL_STATES, Journal, Proposal, ProposalState
+from watcher.journal.table import JournalUnavailable
 from watcher.observe.logs import configure, get_logger
 from watcher.report import pause_fields, proposal_fields, proposal_lines
 
@@ -38,11 +39,14 @@ def _with_journal(
     if config is None:
         return ExitCode.BAD_CONFIG
     configure(config.logging.level.value, config.logging.format.value, sys.stderr)
-    journal = open_journal(config)
     try:
-        return work(config, journal, clock.now())
-    finally:
-        journal.close()
+        journal = open_journal(config)
+        try:
+            return work(config, journal, clock.now())
+        finally:
+            journal.close()
+    except JournalUnavailable as exc:
+        return _fail(f"the journal is unavailable: {exc}")
 
 
 def _fail(message: str) -> int:
