@@ -37,7 +37,8 @@ image-test: $(STAMP)
 sandbox: $(STAMP)
 	$(BIN)/plan-watcher sandbox $(SANDBOX_ARGS)
 
-# Benchmarks at scale (a few minutes; never part of `make test`): see docs/performance.md.
+# Benchmarks at scale (about 20 minutes, most of it 1,000 cycles of the daemon;
+# BENCH_ARGS="--long-cycles 0" leaves those out; never part of `make test`): docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[sandbox,dev,bench]'
 	$(BIN)/python -m bench.scale --write docs/performance.md $(BENCH_ARGS)

@@ -22,6 +22,8 @@ class TargetFacts:
     clusters: int
     due: int  # plans inside their window whose extension history must be read
     searched: int  # due plans whose decision needed a search for offerings
+    #: Pages of the plan listing up to the one with the last due plan (0: all of them).
+    due_pages: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,28 +61,35 @@ def lower_bound(targets: list[TargetFacts]) -> LowerBound:
 def critical_path(targets: list[TargetFacts], rt: dict[str, float]) -> tuple[float, str]:
     """Seconds of the longest chain, with each call costing its measured round trip.
 
-    Per target: the plan pages one after the other (each needs the previous NextToken); then,
-    once a due plan is known, three branches side by side: the job page and then a search (its
-    duration needs the demand), the history, the clusters. Targets run side by side.
+    Per target: the plan pages one after the other (each needs the previous NextToken). A due
+    plan's search needs the plan's page (its end time) and the consumers (its demand): the
+    changed-jobs page and the cluster pages, which need nothing from the listing when the
+    last cycle had a due plan, as in a steady state. Its fresh history runs beside its search.
+    So the chain is the whole listing, or the pages up to the last due plan's followed by the
+    longer of search and history. Targets run side by side.
     """
     best, chain = 0.0, ""
     for t in targets:
         listing = pages(t.plans) * rt["ListTrainingPlans"]
-        branches = {"none": 0.0}
+        found = min(t.due_pages or pages(t.plans), pages(t.plans))
+        candidates = {f"{pages(t.plans)} x ListTrainingPlans": listing}
         if t.due:
-            jobs = rt["ListTrainingJobs"] + (rt["SearchTrainingPlanOfferings"] if t.searched else 0)
-            branches = {
-                "ListTrainingJobs"
-                + (" -> SearchTrainingPlanOfferings" if t.searched else ""): jobs,
-                "DescribeTrainingPlanExtensionHistory": rt["DescribeTrainingPlanExtensionHistory"],
-                "ListClusters": pages(t.clusters) * rt["ListClusters"],
+            tails = {
+                "DescribeTrainingPlanExtensionHistory": rt["DescribeTrainingPlanExtensionHistory"]
             }
-        name, tail = max(branches.items(), key=lambda kv: kv[1])
-        if listing + tail > best:
-            best = listing + tail
-            chain = f"{t.name}: {pages(t.plans)} x ListTrainingPlans" + (
-                f" -> {name}" if name != "none" else ""
-            )
+            if t.searched:
+                tails["SearchTrainingPlanOfferings"] = rt["SearchTrainingPlanOfferings"]
+            tail, tail_s = max(tails.items(), key=lambda kv: kv[1])
+            heads = {
+                f"{found} x ListTrainingPlans": found * rt["ListTrainingPlans"],
+                "ListTrainingJobs": rt["ListTrainingJobs"],
+                f"{pages(t.clusters)} x ListClusters": pages(t.clusters) * rt["ListClusters"],
+            }
+            head, head_s = max(heads.items(), key=lambda kv: kv[1])
+            candidates[f"{head} -> {tail}"] = head_s + tail_s
+        name, seconds = max(candidates.items(), key=lambda kv: kv[1])
+        if seconds > best:
+            best, chain = seconds, f"{t.name}: {name}"
     return best, chain
 
 

@@ -31,7 +31,9 @@ from typing import Any
 import yaml
 
 from bench.costs import LowerBound, TargetFacts, critical_path, lower_bound, peer_estimate
+from bench.longrun import run_long
 from bench.world import Sizes, regions, watcher_config
+from watcher.config.values import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -95,18 +97,21 @@ def stop(process: subprocess.Popen[Any]) -> None:
 
 
 def round_trips(server: Server, region: str, samples: int = 7) -> dict[str, float]:
-    """Median seconds per call of each operation on an idle server, from this process."""
+    """Median seconds per call of each operation on an idle server, from this process,
+    through the client plan-watcher itself uses (its model, its parsing)."""
     import boto3
-    from botocore.config import Config
 
-    sm: Any = boto3.client(
-        "sagemaker",
-        region_name=region,
-        endpoint_url=server.endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(retries={"total_max_attempts": 1}),
+    from watcher.aws.sagemaker import SageMakerGateway
+    from watcher.aws.session import TargetSpec
+
+    session = boto3.Session(
+        region_name=region, aws_access_key_id="bench", aws_secret_access_key="bench"
     )
+    os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+    try:
+        sm: Any = SageMakerGateway(TargetSpec("bench", region), session, read_attempts=1)._read
+    finally:
+        del os.environ["AWS_ENDPOINT_URL"]
     first = server.seeded[0]
     plan = f"arn:aws:sagemaker:{region}:123456789012:training-plan/{first['due'][0]}"
     ops = {
@@ -181,7 +186,12 @@ def _scrape(url: str) -> tuple[float, float, Counter[str]]:
     return count, total, calls
 
 
-def run_daemon(server: Server, config: Path, port: int, cycles: int) -> dict[str, Any]:
+def run_daemon(
+    server: Server, config: Path, port: int, cycles: int, interval: float
+) -> dict[str, Any]:
+    """The daemon's first cycle, then `cycles` steady ones. /metrics is read once per cycle,
+    half an interval after the cycle started (a scrape renders every plan's series, and
+    scraping while a cycle runs would slow the very cycle measured)."""
     env = {**ENV, "AWS_ENDPOINT_URL": server.endpoint}
     base = f"http://127.0.0.1:{port}"
     began = time.perf_counter()
@@ -196,23 +206,28 @@ def run_daemon(server: Server, config: Path, port: int, cycles: int) -> dict[str
             if process.poll() is not None:
                 raise RuntimeError(f"plan-watcher run exited with {process.returncode}")
             time.sleep(0.02)
-        first = time.perf_counter() - began
+        ready = time.perf_counter()
         seen = [_scrape(base + "/metrics")]
+        # Cycles start every `interval` from the first one's start (no jitter).
+        start = ready - seen[0][1]
         while len(seen) <= cycles:
-            time.sleep(0.1)
+            due = start + len(seen) * interval + interval / 2
+            time.sleep(max(0.0, due - time.perf_counter()))
             now = _scrape(base + "/metrics")
-            if now[0] > seen[-1][0]:
-                seen.append(now)
+            while now[0] < seen[-1][0] + 1:  # a cycle longer than half an interval
+                time.sleep(0.5)
+                now = _scrape(base + "/metrics")
+            seen.append(now)
         _, status = _get(base + "/status")
         rss = peak_rss_mb(process.pid)
     finally:
         stop(process)
-    steady = [(b[1] - a[1], b[2] - a[2]) for a, b in zip(seen, seen[1:], strict=False)]
+    steady = [(b[1] - a[1], b[2] - a[2], b[0] - a[0]) for a, b in zip(seen, seen[1:], strict=False)]
     return {
-        "first_cycle_s": first,
+        "first_cycle_s": ready - began,
         "first_cycle_calls": sum(seen[0][2].values()),
-        "steady_wall_s": [s for s, _ in steady],
-        "steady_calls": [sum(c.values()) for _, c in steady],
+        "steady_wall_s": [s / n for s, _, n in steady],
+        "steady_calls": [sum(c.values()) / n for _, c, n in steady],
         "steady_by_operation": dict(steady[-1][1]),
         "peak_rss_mb": rss,
         "decisions": json.loads(status)["decisions"],
@@ -238,20 +253,42 @@ def run_peer(server: Server, sample: int, region_list: list[str]) -> dict[str, A
     return result
 
 
+def listing_pages(server: Server, region: str) -> dict[str, int]:
+    """Each plan's page (from 1) in ListTrainingPlans, as plan-watcher pages through it."""
+    import boto3
+
+    sm: Any = boto3.client(
+        "sagemaker",
+        region_name=region,
+        endpoint_url=server.endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    paginator = sm.get_paginator("list_training_plans")
+    found: dict[str, int] = {}
+    for number, page in enumerate(paginator.paginate(PaginationConfig={"PageSize": 100}), 1):
+        for plan in page["TrainingPlanSummaries"]:
+            found[plan["TrainingPlanName"]] = number
+    return found
+
+
 def facts_by_target(
-    decisions: list[dict[str, Any]], seeded: list[dict[str, Any]], names: list[str]
+    decisions: list[dict[str, Any]], seeded: list[dict[str, Any]], names: list[str], server: Server
 ) -> list[TargetFacts]:
     facts = []
     for name, region in zip(names, [s["region"] for s in seeded], strict=True):
         mine = [d for d in decisions if d["target"] == name]
         seed = next(s for s in seeded if s["region"] == region)
+        due = [d for d in mine if d["decision"] not in NOT_DUE]
+        page_of = listing_pages(server, region)
         facts.append(
             TargetFacts(
                 name=name,
                 plans=seed["plans"],
                 clusters=seed["clusters"],
-                due=sum(1 for d in mine if d["decision"] not in NOT_DUE),
+                due=len(due),
                 searched=sum(1 for d in mine if d["decision"] in SEARCHED),
+                due_pages=max((page_of[d["plan_name"]] for d in due), default=0),
             )
         )
     return facts
@@ -263,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady-cycles", type=int, default=3)
     parser.add_argument("--interval", default="10s", help="the daemon's poll.interval")
     parser.add_argument("--peer-sample", type=int, default=3, help="plans per region for the peer")
+    parser.add_argument(
+        "--long-cycles", type=int, default=1000, help="cycles of the long run (0: none)"
+    )
+    parser.add_argument("--long-interval", default="1s", help="poll.interval of the long run")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument(
         "--write", type=Path, help="put the figures in this Markdown file's latest-run block"
@@ -300,16 +341,23 @@ def _measure(args: argparse.Namespace, sizes: Sizes, server: Server, tmp: Path) 
     path.write_text(yaml.safe_dump(config))
     names = [t["name"] for t in config["targets"]]
 
+    load = {"start": os.getloadavg()[0]}
     print("measuring round trips ...", file=sys.stderr)
     rt = round_trips(server, regions(sizes)[0])
     print("plan-watcher once ...", file=sys.stderr)
     once = run_once(server, path)
     print("plan-watcher run ...", file=sys.stderr)
-    daemon = run_daemon(server, path, port, args.steady_cycles)
+    interval = parse_duration(args.interval).total_seconds()
+    daemon = run_daemon(server, path, port, args.steady_cycles, interval)
+    load["steady"] = os.getloadavg()[0]
+    long = None
+    if args.long_cycles > 0:
+        print(f"plan-watcher run, {args.long_cycles} cycles ...", file=sys.stderr)
+        long = run_long(server, sizes, tmp / "long", args.long_cycles, args.long_interval)
     print("peer (AWS CLI) ...", file=sys.stderr)
     peer = run_peer(server, args.peer_sample, regions(sizes))
 
-    facts = facts_by_target(daemon["decisions"], server.seeded, names)
+    facts = facts_by_target(daemon["decisions"], server.seeded, names, server)
     bound: LowerBound = lower_bound(facts)
     path_s, chain = critical_path(facts, rt)
     active = sum(len(s["due"]) + len(s["far"]) for s in server.seeded)
@@ -326,6 +374,8 @@ def _measure(args: argparse.Namespace, sizes: Sizes, server: Server, tmp: Path) 
         "critical_path_chain": chain,
         "peer": peer,
         "peer_full": peer_estimate(peer, int(sampled), active),
+        "long": long,
+        "load": load,
     }
 
 

@@ -16,6 +16,7 @@ start; a reload does not change them.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -40,6 +41,7 @@ from watcher.config import Config, ConfigError, load_config
 from watcher.ha.leader import Leadership
 from watcher.journal.records import Journal
 from watcher.notify.dispatch import Dispatcher
+from watcher.observe.arenas import limit_arenas
 from watcher.observe.http import EndpointServer
 from watcher.observe.logs import get_logger
 from watcher.observe.metrics import build_registry
@@ -119,6 +121,8 @@ class Daemon:
 
     def _reconciler(self, config: Config) -> Reconciler:
         old = getattr(self, "reconciler", None)
+        if old is not None:
+            old.close()  # its worker threads end; the new one starts its own
         if old is not None and isinstance(old.notifier, Dispatcher):
             old.notifier.close()  # its queued notices get a bounded flush
         reconciler = build_reconciler(
@@ -243,6 +247,7 @@ class Daemon:
 
     def run(self, install_signals: bool = True) -> int:
         """Run until stopped; return the exit code (0 on a clean stop)."""
+        arenas = limit_arenas(os.environ)  # before any of the daemon's threads start
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
@@ -257,6 +262,7 @@ class Daemon:
             interval_seconds=self.interval,
             listen=",".join(f"{host}:{port}" for host, port in self.server.addresses),
             targets=[t.name for t in self.config.targets],
+            malloc_arenas=arenas,
         )
         scheduler = BackgroundScheduler(timezone="UTC")
         scheduler.add_job(
@@ -287,6 +293,7 @@ class Daemon:
         self.leadership.stop()  # a purchase still running after this is fenced out
         if self.server is not None:
             self.server.stop()
+        self.reconciler.close()  # a cycle still running finishes in the background
         if isinstance(self.reconciler.notifier, Dispatcher):
             self.reconciler.notifier.close()  # bounded: a dead webhook cannot hold the stop
         if finished:

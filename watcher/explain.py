@@ -81,7 +81,10 @@ def explain(
     raise `NotFound` if no plan, or several, answer to `ref`."""
     reader = ReadOnlyJournal(journal) if journal is not None else read_only_journal(config)
     reconciler = build_reconciler(config, clock, reader, factory=factory, notify=False)
-    cycle = reconciler.run_cycle(dry_run=True)
+    try:
+        cycle = reconciler.run_cycle(dry_run=True)
+    finally:
+        reconciler.close()
     found = [
         r
         for r in cycle.results

@@ -1,9 +1,11 @@
 """One target's view of AWS: plans, their tags and extension history, and their consumers.
 
-Everything is read lazily and only when a decision needs it: the job scan and the cluster list
-run once per cycle and only if some plan is due; a job's immutable fields and a plan's tags are
-cached across cycles; a plan's extension history is reused while its end time is unchanged and
-nothing in it is pending (a plan about to be bought for is always read afresh).
+Everything is read only when a decision needs it: the job scan and the cluster list run once
+per cycle and only if some plan is due (beside the plan listing when the last cycle had a due
+plan, since a due plan stays due for many cycles; otherwise when the first due plan asks); a
+job's immutable fields and a plan's tags are cached across cycles; a plan's extension history
+is reused while its end time is unchanged and nothing in it is pending (a plan about to be
+bought for is always read afresh).
 
 A running job is linked to its plans by the `TrainingPlanArn` of its ListTrainingJobs summary,
 or, where the summary has none (AWS does not document that it is always there, and a job that
@@ -20,6 +22,7 @@ to date, usually in a single page.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,6 +65,8 @@ class TargetCache:
     running: dict[str, JobSummary] = field(default_factory=dict)  # InProgress jobs by ARN
     scanned_at: datetime | None = None
     full_scan_at: datetime | None = None
+    #: Some plan asked for its consumers in the last cycle.
+    had_due: bool = False
 
 
 class Inventory:
@@ -76,6 +81,32 @@ class Inventory:
         self._clusters_by_plan: dict[str, list[ClusterSummary]] | None = None
         self._unlinked: list[str] = []  # running jobs whose plans could not be read
         self._scan_lock = threading.Lock()
+        self.early_scan: Future[None] | None = None
+
+    def scan_early(self, pool: Executor) -> None:
+        """Start reading the consumers in `pool` now if the last cycle had a due plan."""
+        if self.cache.had_due:
+            self.early_scan = pool.submit(self._scan_once)
+        self.cache.had_due = False
+
+    def ready(self, plan: Plan, tags: bool) -> bool:
+        """Whether a first look at `plan` needs nothing from AWS: its history (and its tags,
+        when `tags`) are in the cache and still good."""
+        cached = self.cache.tags.get(plan.arn)
+        if tags and (cached is None or self.now - cached[0] >= TAG_TTL):
+            return False
+        return self._reusable(plan) is not None
+
+    def _reusable(self, plan: Plan) -> _History | None:
+        cached = self.cache.history.get(plan.arn)
+        if cached is None or cached.end_time != plan.end_time:
+            return None
+        return None if any(e.in_flight for e in cached.extensions) else cached
+
+    def last_history(self, plan: Plan) -> list[Extension] | None:
+        """The extensions last read for `plan` (this cycle or before), if any."""
+        cached = self.cache.history.get(plan.arn)
+        return None if cached is None else cached.extensions
 
     def tags(self, plan: Plan) -> dict[str, str]:
         cached = self.cache.tags.get(plan.arn)
@@ -87,14 +118,8 @@ class Inventory:
 
     def history(self, plan: Plan, fresh: bool = False) -> list[Extension]:
         """The plan's extensions, from AWS; cached while nothing about them can have changed."""
-        cached = self.cache.history.get(plan.arn)
-        reusable = (
-            cached is not None
-            and not fresh
-            and cached.end_time == plan.end_time
-            and not any(e.in_flight for e in cached.extensions)
-        )
-        if reusable and cached is not None:
+        cached = None if fresh else self._reusable(plan)
+        if cached is not None:
             return cached.extensions
         extensions, unreadable = self.gateway.extension_history(plan.arn)
         if unreadable:
@@ -112,9 +137,8 @@ class Inventory:
 
     def consumers(self, plan: Plan) -> list[Consumer]:
         """Training jobs and HyperPod clusters running on `plan`, with their demand ends."""
-        with self._scan_lock:
-            if self._jobs_by_plan is None:
-                self._scan()
+        self.cache.had_due = True
+        self._scan_once()  # waits for the early scan; reads again if that one failed
         assert self._jobs_by_plan is not None and self._clusters_by_plan is not None
         if self._unlinked:
             # Any of them may run on this plan: deciding without them could let it expire.
@@ -147,6 +171,11 @@ class Inventory:
                 )
             )
         return found
+
+    def _scan_once(self) -> None:
+        with self._scan_lock:
+            if self._jobs_by_plan is None:
+                self._scan()
 
     def _running_jobs(self) -> list[JobSummary]:
         """The target's InProgress jobs: a full scan, or the last one brought up to date."""

@@ -1,18 +1,20 @@
 """One reconcile cycle: inventory -> decide (pure) -> act -> report.
 
-Phase 1 surveys each target (concurrently): plans, their extension history (cached across
-cycles while nothing changes; read afresh for due plans), and for due plans their consumers
-and offerings. Phase 2 is global and sequential: budgets are counted once, and due plans are
-decided earliest deadline first, each purchase reserving its fee before the next plan is
-decided, so two plans can never both spend the last of a budget.
+Phase 1 surveys each target (concurrently, in the target's worker threads, kept across
+cycles: `watcher/survey.py`): plans, their extension history (cached across cycles while
+nothing changes; read afresh for due plans), and for due plans their consumers and offerings.
+Phase 2 is global and sequential: budgets are counted once, and due plans are decided
+earliest deadline first, each purchase reserving its fee before the next plan is decided, so
+two plans can never both spend the last of a budget.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import wait
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,61 +36,15 @@ from watcher.budget_spend import (
 )
 from watcher.clock import Clock
 from watcher.config import Config, Mode
-from watcher.config.core_rules import limit_rules, needs_tags, rules_for
-from watcher.decide import (
-    Need,
-    PolicyRules,
-    acting_rules,
-    assess_demand,
-    choose,
-    deadline_of,
-    triage,
-    wait_for_window,
-)
-from watcher.decide.limits import DAY
-from watcher.inventory import Inventory, TargetCache
+from watcher.config.core_rules import limit_rules, needs_tags
+from watcher.decide import choose, deadline_of
 from watcher.journal.records import LIVE_PROPOSAL_STATES, Fence, IntentState, Journal
 from watcher.limit_ledger import LimitLedger
-from watcher.model import (
-    Consumer,
-    Decision,
-    DecisionKind,
-    Extension,
-    ExtensionOffering,
-    Plan,
-    PlanStatus,
-)
+from watcher.model import DecisionKind
 from watcher.observe.logs import get_logger
 from watcher.report import decision_fields
 from watcher.results import CycleResult, PlanResult, with_proposals
-
-EVALUATED = (PlanStatus.ACTIVE, PlanStatus.SCHEDULED)
-#: Plans of one target surveyed at once (each survey is a few AWS reads).
-PLAN_WORKERS = 8
-
-
-@dataclass
-class _Due:
-    """A due plan waiting for phase 2."""
-
-    plan: Plan
-    rules: PolicyRules
-    need: Need
-    offerings: list[ExtensionOffering]
-    consumers: list[Consumer]
-    tags: Mapping[str, str]
-    gateway: SageMakerGateway
-    malformed: list[str]
-
-
-@dataclass
-class _Survey:
-    target: str
-    results: list[PlanResult] = field(default_factory=list)
-    due: list[_Due] = field(default_factory=list)
-    covered: list[CoveredExtensions] = field(default_factory=list)
-    recent: list[Extension] = field(default_factory=list)  # for the 24-hour limits
-    error: str | None = None
+from watcher.survey import Due, Surveyor
 
 
 class Reconciler:
@@ -120,10 +76,18 @@ class Reconciler:
         self.journal = journal
         self.gateways = dict(gateways)
         self.log = log or get_logger()
-        self._caches: dict[str, TargetCache] = {name: TargetCache() for name in self.gateways}
-        self._needs_tags = needs_tags(config)
         self.valves = Valves(journal, config.safety, environ)
         self.limits = limit_rules(config)
+        tags = needs_tags(config)
+        self._surveyors = {
+            name: Surveyor(config, gateway, self.limits.daily, tags, self.log)
+            for name, gateway in self.gateways.items()
+        }
+
+    def close(self) -> None:
+        """End the worker threads (a cycle in progress finishes in the background)."""
+        for surveyor in self._surveyors.values():
+            surveyor.close()
 
     # --- intents ------------------------------------------------------------------------
 
@@ -156,15 +120,12 @@ class Reconciler:
         settled = self.resolve_open_intents()
         cycle.settled = [s for s in settled if s.state is not IntentState.OPEN]
         in_flight = held_plans(settled)
-        self._recheck = Recheck(self.journal, now, log)
-
-        workers = max(1, min(8, len(self.gateways)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="survey") as pool:
-            surveys = list(
-                pool.map(lambda name: self._survey(name, now, in_flight), sorted(self.gateways))
-            )
+        recheck = Recheck(self.journal, now, log)
+        started = [s.start(now, in_flight, recheck) for s in self._surveyors.values()]
+        wait(started)  # every target finishes before anything (even a crash) goes further
+        surveys = sorted((f.result() for f in started), key=lambda s: s.target)
         covered: list[CoveredExtensions] = []
-        due: list[_Due] = []
+        due: list[Due] = []
         ledger = LimitLedger(self.limits, self.journal, (ext for s in surveys for ext in s.recent))
         for survey in surveys:
             cycle.target_up[survey.target] = survey.error is None
@@ -174,7 +135,7 @@ class Reconciler:
             cycle.results.extend(survey.results)
             covered.extend(survey.covered)
             due.extend(survey.due)
-        cycle.settled = self._recheck.finish(cycle.settled, self.valves, mode is Mode.ENFORCE)
+        cycle.settled = recheck.finish(cycle.settled, self.valves, mode is Mode.ENFORCE)
 
         intents = self.journal.intents_since(earliest_window_start(self.config.budgets, now))
         cycle.budgets = [spend(b, now, covered, intents) for b in self.config.budgets]
@@ -203,8 +164,13 @@ class Reconciler:
             for name, gateway in sorted(self.gateways.items())
             if (seconds := gateway.skew.seconds) is not None
         }
+        # One line per plan at info: built only if written. structlog's filtering loggers say
+        # which levels they write (a class method; on the instance any name may be a level).
+        enabled = getattr(type(log), "is_enabled_for", None)
+        info = enabled is None or enabled(log, logging.INFO)
         for result in cycle.results:
-            self._log_decision(log, result)
+            if info or result.decision.kind is DecisionKind.ERROR:
+                self._log_decision(log, result)
         log.info(
             "cycle_finished",
             plans=len(cycle.results),
@@ -215,129 +181,9 @@ class Reconciler:
             self.notifier(cycle)
         return cycle
 
-    def _survey(self, name: str, now: datetime, in_flight: dict[str, bool | str]) -> _Survey:
-        survey = _Survey(target=name)
-        gateway = self.gateways[name]
-        inventory = Inventory(gateway, self._caches[name], now)
-        try:
-            plans, malformed = gateway.list_plans()
-        except AwsError as exc:
-            survey.error = f"{exc.kind.value}: {exc}"
-            return survey
-        for bad in malformed:
-            decision = Decision(bad.ref, DecisionKind.ERROR, f"unreadable plan: {bad.reason}")
-            survey.results.append(
-                PlanResult(bad.arn or bad.ref, bad.name or bad.ref, name, decision)
-            )
-        earliest = earliest_window_start(self.config.budgets, now)
-
-        def one(plan: Plan) -> None:
-            try:
-                self._survey_plan(plan, inventory, now, in_flight, earliest, survey)
-            except AwsError as exc:
-                reason = f"AWS call failed ({exc.kind.value}): {exc}"
-                decision = Decision(plan.arn, DecisionKind.ERROR, reason)
-                survey.results.append(PlanResult(plan.arn, plan.name, name, decision, plan))
-
-        # A target's plans are surveyed concurrently: their history reads and searches are
-        # independent, and one after another they would make a cycle as long as their sum.
-        with ThreadPoolExecutor(PLAN_WORKERS, thread_name_prefix=f"survey-{name}") as pool:
-            list(pool.map(one, plans))
-        return survey
-
-    def _survey_plan(
-        self,
-        plan: Plan,
-        inventory: Inventory,
-        now: datetime,
-        in_flight: dict[str, bool | str],
-        budget_start: datetime,
-        survey: _Survey,
-    ) -> None:
-        evaluated = plan.status in EVALUATED
-        counts_for_budget = bool(self.config.budgets) and plan.end_time >= budget_start
-        # A plan extended in the last 24 hours ends later than 24 hours ago.
-        counts_for_limits = self.limits.daily and plan.end_time >= now - DAY
-        if not evaluated and not counts_for_budget and not counts_for_limits:
-            return
-        tags = inventory.tags(plan) if self._needs_tags else {}
-        plan = replace(plan, tags=tags)
-        policy = self.config.policy_for(plan.name, tags, plan.target)
-        rules = rules_for(policy, self.config.poll.interval + self.config.poll.jitter)
-        budgeted = counts_for_budget and policy is not None
-        if budgeted or counts_for_limits:
-            try:
-                history = inventory.history(plan)
-            except AwsError as exc:
-                # Spend that cannot be read makes the plan's budgets admit nothing (the limits
-                # still count this plan's purchases from the journal).
-                if policy is not None and budgeted:
-                    survey.covered.append(CoveredExtensions(plan.arn, policy.name, (), str(exc)))
-                raise
-            if policy is not None and budgeted:
-                survey.covered.append(CoveredExtensions(plan.arn, policy.name, history))
-            if counts_for_limits:
-                survey.recent.extend(history)
-        if not evaluated:
-            return
-
-        def report(decision: Decision, consumers: tuple[Consumer, ...] = ()) -> None:
-            survey.results.append(
-                PlanResult(plan.arn, plan.name, plan.target, decision, plan, consumers, tags=tags)
-            )
-
-        # Cheap first look: a plan that is not due needs no consumers or search. Its history is
-        # read from the cache, because a pending extension (in_flight) and the lifetime cap
-        # outrank not_due (docs/decisions.md); the cache re-reads while anything is pending.
-        held = in_flight.get(plan.arn, False)
-        early = triage(plan, rules, (), held, now)
-        if early is not None and early.kind is DecisionKind.NOT_DUE:
-            cached = inventory.history(plan)
-            held = held or self._recheck.hold(plan, cached, due=False) or False
-            report(triage(plan, rules, cached, held, now) or early)
-            return
-        if early is not None and early.kind is not DecisionKind.IN_FLIGHT:
-            report(early)
-            return
-        history = inventory.history(plan, fresh=True)
-        held = held or self._recheck.hold(plan, history) or False
-        early = triage(plan, rules, history, held, now)
-        if early is not None:
-            report(early)
-            return
-        if rules is None:  # triage reports `unmanaged` first; explicit, for `python -O`
-            report(Decision(plan.arn, DecisionKind.UNMANAGED, "no policy matches this plan"))
-            return
-        consumers = inventory.consumers(plan)
-        need = assess_demand(plan, rules, consumers, now)
-        if isinstance(need, Decision):
-            report(need, tuple(consumers))
-            return
-        if need.unattributed:
-            rules = acting_rules(rules, need)
-            log = self.log.bind(plan=plan.name, target=plan.target)
-            log.warning("unattributed_use", in_use=need.unattributed, action=rules.action)
-        waiting = wait_for_window(plan, rules, need, now)
-        if waiting is not None:
-            report(waiting, tuple(consumers))
-            return
-        offerings, bad = inventory.gateway.search_extension_offerings(plan.arn, need.duration_hours)
-        survey.due.append(
-            _Due(
-                plan,
-                rules,
-                need,
-                offerings,
-                consumers,
-                tags,
-                inventory.gateway,
-                [f"{b.ref}: {b.reason}" for b in bad],
-            )
-        )
-
     def _decide_and_act(
         self,
-        item: _Due,
+        item: Due,
         mode: Mode,
         running: dict[str, BudgetSpend],
         ledger: LimitLedger,
@@ -372,7 +218,7 @@ class Reconciler:
             plan,
             tuple(item.consumers),
             tuple(item.offerings),
-            tags=item.tags,
+            tags=plan.tags,
             proposal=proposal,
             proposal_created=created,
             outcome=tuple(steps),

@@ -73,9 +73,9 @@ class CrashingGateway(SageMakerGateway):
         super().__init__(*args, **kwargs)
         self.switch = switch
 
-    def list_plans(self) -> Any:
+    def plan_pages(self) -> Any:
         self.switch.reached("survey", self.target.name)
-        return super().list_plans()
+        return super().plan_pages()
 
     def extension_history(self, plan_arn: str) -> Any:
         self.switch.reached("history", self.target.name)

@@ -282,10 +282,12 @@ def run_soak(
                 run.cycle_errors += int(result.failed)
             except SoakCrash as crash:
                 run.restarts[str(crash)] = run.restarts.get(str(crash), 0) + 1
+                reconciler.close()
                 reconciler.journal.close()
                 reconciler = start()
             except Exception:  # a crash nobody injected: the invariant "no crash"
                 run.crashes.append(traceback.format_exc())
+                reconciler.close()
                 reconciler.journal.close()
                 reconciler = start()
             waits.settle()
@@ -297,10 +299,12 @@ def run_soak(
         faults.default = OperationFaults()
         faults.per_operation = {}
         faults.scripted = []
+        reconciler.close()
         reconciler.journal.close()
         clock.advance(config.safety.settle_after + SOAK_SETTINGS.history_delay + world.poll)
         reconciler = start()
         reconciler.resolve_open_intents()
+        reconciler.close()
         reconciler.journal.close()
         checked = check(sim, run) if check is not None else None
     return run, checked

@@ -27,7 +27,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("gather", ("watcher.inventory", "watcher.budget_spend", "watcher.limit_ledger")),
     ("act", ("watcher.act",)),
     ("report", ("watcher.results", "watcher.report", "watcher.notify", "watcher.observe")),
-    ("cycle", ("watcher.reconcile", "watcher.history")),
+    ("cycle", ("watcher.reconcile", "watcher.survey", "watcher.history")),
     ("entry", ("watcher.app", "watcher.explain", "watcher.daemon", "watcher.demo")),
     ("command line", ("watcher.cli", "watcher.__main__")),
 )

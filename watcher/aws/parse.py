@@ -163,9 +163,10 @@ def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) 
         raise Malformed(ref, f"unknown status {item.get('Status')!r}") from None
     if item.get("EndTime") is None:
         raise Malformed(ref, "missing EndTime")
+    fee = None
     if "UpfrontFee" in item:
         try:
-            money(item)
+            fee = money(item)
         except ValueError as exc:
             raise Malformed(ref, str(exc)) from None
     zones = tuple(
@@ -199,7 +200,7 @@ def _plan(item: Mapping[str, Any], target: str, tags: Mapping[str, str] | None) 
         status=status,
         start_time=_optional_utc(item.get("StartTime"), ref, "StartTime"),
         end_time=utc(item.get("EndTime"), ref, "EndTime"),
-        upfront_fee=_fee(item),
+        upfront_fee=fee,
         total_instances=_int(item.get("TotalInstanceCount")),
         in_use_instances=_int(item.get("InUseInstanceCount")),
         available_instances=_int(item.get("AvailableInstanceCount")),

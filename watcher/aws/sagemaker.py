@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import boto3
 from botocore.loaders import Loader
+from botocore.utils import parse_timestamp
 
+from watcher.aws import service_model
 from watcher.aws.calls import CallCounter
 from watcher.aws.clients import make_client
 from watcher.aws.errors import AwsError, ErrorKind, classify
@@ -31,6 +33,7 @@ from watcher.aws.parse import (
     parse_offering,
     parse_plan,
 )
+from watcher.aws.service_model import OPERATIONS as OPERATIONS  # where callers look for it
 from watcher.aws.session import TargetSpec
 from watcher.aws.skew import ClockSkew
 from watcher.aws.skew import describe as describe_skew
@@ -41,42 +44,46 @@ T = TypeVar("T")
 # The largest MaxResults every List operation takes. AWS documents no default page size, so
 # asking for the largest keeps the number of calls independent of it.
 PAGE_SIZE = 100
+#: Reads to one target in flight at once: each client keeps as many connections open.
+CONCURRENT_CALLS = 16
 WRITES = frozenset({"ExtendTrainingPlan", "DeleteTags"})
-# Every operation the code calls. tests/integration/test_iam_from_calls.py holds this list and
-# deploy/iam/policy.json to the calls the engine actually makes.
-OPERATIONS = (
-    "ListTrainingPlans",
-    "DescribeTrainingPlan",
-    "ListTags",
-    "DeleteTags",
-    "SearchTrainingPlanOfferings",
-    "ExtendTrainingPlan",
-    "DescribeTrainingPlanExtensionHistory",
-    "ListTrainingJobs",
-    "DescribeTrainingJob",
-    "ListClusters",
-)
 
 
 _shared_loader: Loader | None = None
 _loader_lock = threading.Lock()
 
 
-def _share_service_models(session: boto3.Session) -> None:
-    """Make every target's session read botocore's data through one loader.
+def _timestamp(value: Any) -> datetime:
+    """A timestamp of an answer. SageMaker's JSON carries seconds since the epoch, read here
+    in UTC directly; botocore's default reader goes through dateutil and the local time zone
+    for each one, which took half the time of parsing a page of plans. Anything else (and an
+    out-of-range number) is read as botocore would."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    return parse_timestamp(value)
 
-    Each botocore session otherwise parses its own copy of the SageMaker service model (about
-    20 MB of Python objects): with one session per target, memory grew by that much per target.
-    The loader only reads packaged JSON files and caches what it parsed, so sharing it shares
-    nothing that differs between targets (credentials and regions stay per session).
+
+def _prepare(session: boto3.Session) -> None:
+    """Make every target's session read botocore's data through one loader, which finds
+    plan-watcher's own cut of the SageMaker model first (`service_model.py`), and read
+    timestamps with `_timestamp`.
+
+    Each botocore session otherwise parses its own copy of the model (botocore's full one is
+    about 20 MB of Python objects). The loader only reads packaged JSON files and caches what
+    it parsed, so sharing it shares nothing that differs between targets (credentials and
+    regions stay per session).
     """
     global _shared_loader
     core = session._session
     with _loader_lock:
         if _shared_loader is None:
-            _shared_loader = core.get_component("data_loader")
-        elif core.get_component("data_loader") is not _shared_loader:
+            _shared_loader = service_model.loader()
+        if core.get_component("data_loader") is not _shared_loader:
             core.register_component("data_loader", _shared_loader)
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
 
 
 class SageMakerGateway:
@@ -94,7 +101,7 @@ class SageMakerGateway:
         self.counter = counter or CallCounter()
         #: AWS's clock minus this machine's, measured on every answer (watcher/aws/skew.py).
         self.skew = ClockSkew()
-        _share_service_models(session)
+        _prepare(session)
 
         # Typed loosely on purpose: responses are parsed defensively in watcher.aws.parse.
         def client(attempts: int, read_timeout: float, pool: int | None) -> Any:
@@ -111,7 +118,7 @@ class SageMakerGateway:
             )
 
         # Room for a target's plans to be read side by side (botocore's default pool is 10).
-        self._read: Any = client(read_attempts, 30, pool=16)
+        self._read: Any = client(read_attempts, 30, pool=CONCURRENT_CALLS)
         # One attempt, no retry of any kind: a purchase must never be sent twice by the SDK.
         self._write: Any = client(1, 60, pool=None)
 
@@ -140,6 +147,12 @@ class SageMakerGateway:
         return AwsError(ErrorKind.CLOCK_SKEW, error.operation, error.code, message)
 
     def _pages(self, operation: str, method: str, key: str, **kwargs: Any) -> Iterator[Any]:
+        for items in self._page_lists(operation, method, key, **kwargs):
+            yield from items
+
+    def _page_lists(
+        self, operation: str, method: str, key: str, **kwargs: Any
+    ) -> Iterator[list[Any]]:
         paginator = self._read.get_paginator(method)
         pages = paginator.paginate(**kwargs, PaginationConfig={"PageSize": PAGE_SIZE})
         iterator = iter(pages)
@@ -147,7 +160,7 @@ class SageMakerGateway:
             page = self._call(operation, lambda: next(iterator, None))
             if page is None:
                 return
-            yield from page.get(key) or []
+            yield page.get(key) or []
 
     # --- plans --------------------------------------------------------------------------
 
@@ -155,14 +168,24 @@ class SageMakerGateway:
         """Every plan in the target (all statuses), parsed; unreadable ones apart."""
         plans: list[Plan] = []
         bad: list[Malformed] = []
-        for item in self._pages(
+        for page, unreadable in self.plan_pages():
+            plans.extend(page)
+            bad.extend(unreadable)
+        return plans, bad
+
+    def plan_pages(self) -> Iterator[tuple[list[Plan], list[Malformed]]]:
+        """`list_plans`, a page at a time, as each page arrives."""
+        for items in self._page_lists(
             "ListTrainingPlans", "list_training_plans", "TrainingPlanSummaries"
         ):
-            try:
-                plans.append(parse_plan(item, self.target.name))
-            except Malformed as exc:
-                bad.append(exc)
-        return plans, bad
+            plans: list[Plan] = []
+            bad: list[Malformed] = []
+            for item in items:
+                try:
+                    plans.append(parse_plan(item, self.target.name))
+                except Malformed as exc:
+                    bad.append(exc)
+            yield plans, bad
 
     def describe_plan(self, name_or_arn: str) -> Plan:
         item = self._call(

@@ -37,6 +37,7 @@ def run_once(
         try:
             cycle = reconciler.run_cycle(dry_run=dry_run)
         finally:
+            reconciler.close()
             reconciler.journal.close()
     except JournalUnavailable as exc:
         # Nothing is bought without its intent written, so an unreachable journal ends here.

@@ -7,6 +7,7 @@ counters (purchases, decisions, spend, reconcile durations) accumulate in `Telem
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -22,6 +23,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from watcher import __version__
 from watcher.aws.calls import CallCounter
@@ -117,8 +119,10 @@ class Telemetry:
 
     def observe_cycle(self, cycle: CycleResult, seconds: float) -> None:
         self.duration.observe(seconds)
+        kinds = collections.Counter(result.decision.kind.value for result in cycle.results)
+        for kind, count in kinds.items():
+            self.decisions.labels(decision=kind).inc(count)
         for result in cycle.results:
-            self.decisions.labels(decision=result.decision.kind.value).inc()
             purchase = result.purchase
             if purchase is None or purchase.result.value == "lost_race":
                 continue
@@ -137,6 +141,34 @@ class Telemetry:
             self.settled.labels(outcome=outcome).inc()
         if cycle.finished_at is not None and not cycle.errors:
             self.last_success.set(cycle.finished_at.timestamp())
+
+
+class _OneHot(Metric):
+    """A one-hot gauge family (one series per possible value, 1 for the actual one) whose
+    samples are made as they are read, each time they are read: with 1,000 plans these are
+    over 20,000 samples a scrape would otherwise hold at once."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: list[str],
+        values: list[str],
+        rows: list[tuple[list[str], str]],
+    ) -> None:
+        super().__init__(_PREFIX + name, documentation, "gauge")
+        self._labelnames, self._values, self._rows = labelnames, values, rows
+
+    @property  # type: ignore[override]
+    def samples(self) -> Iterator[Sample]:
+        for labels, actual in self._rows:
+            for value in self._values:
+                named = dict(zip(self._labelnames, [*labels, value], strict=True))
+                yield Sample(self.name, named, 1.0 if value == actual else 0.0)
+
+    @samples.setter
+    def samples(self, _: object) -> None:
+        """Metric's constructor sets an empty list; these samples are always computed."""
 
 
 class SnapshotCollector(Collector):
@@ -210,58 +242,70 @@ class SnapshotCollector(Collector):
             yield sent
 
     def _plan_families(self, cycle: CycleResult, tag_labels: dict[str, str]) -> Iterator[Metric]:
+        """One family at a time: with 1,000 plans the one-hot families alone hold over 20,000
+        samples, and a scrape renders (and can let go of) each family before the next."""
         base = ["plan", "target", *tag_labels.values()]
+        rows = [
+            (result, plan, [plan.name, plan.target, *(result.tags.get(t, "") for t in tag_labels)])
+            for result in cycle.results
+            if (plan := result.plan) is not None
+        ]
 
         def gauge(name: str, doc: str, extra: list[str] | None = None) -> GaugeMetricFamily:
             return GaugeMetricFamily(_PREFIX + name, doc, labels=base + (extra or []))
 
         end = gauge("plan_end_timestamp_seconds", "When the plan ends (EndTime).")
-        deadline = gauge(
-            "plan_deadline_timestamp_seconds", "The last safe moment to buy an extension."
+        for _, plan, labels in rows:
+            end.add_metric(labels, plan.end_time.timestamp())
+        yield end
+        del end
+        for name, doc, field in (
+            ("plan_deadline", "The last safe moment to buy an extension.", "deadline"),
+            ("plan_demand_end", "When the plan's consumers finish at the latest.", "demand_end"),
+            ("plan_next_action", "When plan-watcher expects to act next.", "next_action"),
+        ):
+            family = gauge(name + "_timestamp_seconds", doc)
+            for result, _, labels in rows:
+                stamp = _ts(getattr(result.decision, field))
+                if stamp is not None:
+                    family.add_metric(labels, stamp)
+            yield family
+            del family
+        yield _OneHot(
+            "plan_status",
+            "The plan's status (one-hot).",
+            base + ["status"],
+            [s.value for s in PlanStatus],
+            [(labels, plan.status.value) for _, plan, labels in rows],
         )
-        demand = gauge(
-            "plan_demand_end_timestamp_seconds", "When the plan's consumers finish at the latest."
+        yield _OneHot(
+            "plan_decision",
+            "The last cycle's decision (one-hot).",
+            base + ["decision"],
+            [k.value for k in DecisionKind],
+            [(labels, result.decision.kind.value) for result, _, labels in rows],
         )
-        action = gauge(
-            "plan_next_action_timestamp_seconds", "When plan-watcher expects to act next."
-        )
-        status = gauge("plan_status", "The plan's status (one-hot).", ["status"])
-        decision = gauge("plan_decision", "The last cycle's decision (one-hot).", ["decision"])
         instances = gauge("plan_instances", "Instances of the plan by state.", ["state"])
+        for _, plan, labels in rows:
+            instances.add_metric(labels + ["total"], plan.total_instances)
+            instances.add_metric(labels + ["in_use"], plan.in_use_instances)
+            instances.add_metric(labels + ["available"], plan.available_instances)
+        yield instances
+        del instances
         consumers = gauge(
             "plan_consumers", "Consumers found on the plan (due plans only).", ["kind"]
         )
+        for result, _, labels in rows:
+            if result.consumers or result.decision.kind is not DecisionKind.NOT_DUE:
+                _consumer_counts(consumers, labels, result)
+        yield consumers
+        del consumers
         unattributed = gauge(
             "plan_unattributed_instances",
             "Instances in use on a due plan while no job or cluster using it was found.",
         )
-        for result in cycle.results:
-            plan = result.plan
-            if plan is None:
-                continue
-            labels = [plan.name, plan.target, *(result.tags.get(t, "") for t in tag_labels)]
-            end.add_metric(labels, plan.end_time.timestamp())
-            for family, when in (
-                (deadline, result.decision.deadline),
-                (demand, result.decision.demand_end),
-                (action, result.decision.next_action),
-            ):
-                stamp = _ts(when)
-                if stamp is not None:
-                    family.add_metric(labels, stamp)
-            for state in PlanStatus:
-                status.add_metric(labels + [state.value], 1.0 if plan.status is state else 0.0)
-            for kind in DecisionKind:
-                decision.add_metric(
-                    labels + [kind.value], 1.0 if result.decision.kind is kind else 0.0
-                )
-            instances.add_metric(labels + ["total"], plan.total_instances)
-            instances.add_metric(labels + ["in_use"], plan.in_use_instances)
-            instances.add_metric(labels + ["available"], plan.available_instances)
-            if result.consumers or result.decision.kind is not DecisionKind.NOT_DUE:
-                _consumer_counts(consumers, labels, result)
+        for result, _, labels in rows:
             unattributed.add_metric(labels, result.decision.unattributed)
-        yield from (end, deadline, demand, action, status, decision, instances, consumers)
         yield unattributed
 
     def _budget_families(self, cycle: CycleResult) -> Iterator[Metric]:

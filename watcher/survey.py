@@ -1,0 +1,326 @@
+"""Phase 1 of a cycle, for one target: its plans, a first look at each, and a due plan's reads.
+
+Each target has a `Surveyor` for as long as the reconciler lives: the cache of what survives
+between cycles (`watcher/inventory.py`) and a fixed pool of worker threads, so a cycle starts
+no thread (threads started per cycle each took a malloc arena of their own, and memory crept
+up for hundreds of cycles). In a cycle, one worker lists the target's plans while, if the
+last cycle had a due plan, another reads the consumers. Every plan then gets its first look:
+in that same thread when the look needs nothing from AWS (most plans, from the cache), in a
+worker when it does. A due plan's fresh history and its consumers, demand and offerings are
+read side by side, unless the history last read says the plan is in flight or capped: then
+the offerings wait for the fresh history, so a pending extension never costs a search.
+"""
+
+from __future__ import annotations
+
+import queue
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from watcher.act.recheck import Recheck
+from watcher.aws.errors import AwsError
+from watcher.aws.parse import Malformed
+from watcher.aws.sagemaker import CONCURRENT_CALLS, SageMakerGateway
+from watcher.budget_spend import CoveredExtensions, earliest_window_start
+from watcher.config import Config, Policy
+from watcher.config.core_rules import rules_for
+from watcher.decide import (
+    Need,
+    PolicyRules,
+    acting_rules,
+    assess_demand,
+    triage,
+    wait_for_window,
+)
+from watcher.decide.limits import DAY
+from watcher.inventory import Inventory, TargetCache
+from watcher.model import (
+    Consumer,
+    Decision,
+    DecisionKind,
+    Extension,
+    ExtensionOffering,
+    Plan,
+    PlanStatus,
+)
+from watcher.results import PlanResult
+
+EVALUATED = (PlanStatus.ACTIVE, PlanStatus.SCHEDULED)
+#: Worker threads per target: one lists the plans, the others make its reads side by side.
+TARGET_WORKERS = CONCURRENT_CALLS
+
+
+@dataclass
+class Due:
+    """A due plan waiting for phase 2."""
+
+    plan: Plan
+    rules: PolicyRules
+    need: Need
+    offerings: list[ExtensionOffering]
+    consumers: list[Consumer]
+    gateway: SageMakerGateway
+    malformed: list[str]
+
+
+@dataclass
+class Survey:
+    target: str
+    results: list[PlanResult] = field(default_factory=list)
+    due: list[Due] = field(default_factory=list)
+    covered: list[CoveredExtensions] = field(default_factory=list)
+    #: Extensions of plans that ended less than 24 hours ago or later (the 24-hour limits).
+    recent: list[Extension] = field(default_factory=list)
+    error: str | None = None
+
+    def report(self, plan: Plan, decision: Decision, consumers: tuple[Consumer, ...] = ()) -> None:
+        self.results.append(
+            PlanResult(plan.arn, plan.name, plan.target, decision, plan, consumers, tags=plan.tags)
+        )
+
+    def failed(self, plan: Plan, exc: AwsError) -> None:
+        reason = f"AWS call failed ({exc.kind.value}): {exc}"
+        self.report(plan, Decision(plan.arn, DecisionKind.ERROR, reason))
+
+
+@dataclass
+class _Look:
+    """A plan its first look found due. `guess`: the history last read says due too, so its
+    consumers and offerings are read beside the fresh history."""
+
+    plan: Plan
+    rules: PolicyRules
+    held: bool | str
+    guess: bool
+
+
+@dataclass
+class _Demand:
+    rules: PolicyRules
+    consumers: list[Consumer]
+    outcome: Need | Decision
+    offered: tuple[list[ExtensionOffering], list[Malformed]] = ([], [])
+
+
+_Reads = tuple[_Look, "Future[list[Extension]]", "Future[_Demand] | None"]
+_Page = tuple[list[Plan], list[Malformed]]
+
+
+class Surveyor:
+    """One target's phase 1, cycle after cycle."""
+
+    def __init__(
+        self, config: Config, gateway: SageMakerGateway, daily_limits: bool, tags: bool, log: Any
+    ) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.cache = TargetCache()
+        self.log = log
+        self._daily_limits = daily_limits
+        self._tags = tags
+        self._pool: ThreadPoolExecutor | None = None
+        self._rules: dict[str, PolicyRules | None] = {}  # by policy name (the config is fixed)
+
+    def start(
+        self, now: datetime, in_flight: dict[str, bool | str], recheck: Recheck
+    ) -> Future[Survey]:
+        """Survey the target in its own worker; the first call starts the workers. `recheck`
+        holds plans whose journalled purchase AWS's history contradicts (act/recheck.py)."""
+        if self._pool is None:
+            name = self.gateway.target.name
+            self._pool = ThreadPoolExecutor(TARGET_WORKERS, f"survey-{name}")
+        return self._pool.submit(self._survey, self._pool, now, in_flight, recheck)
+
+    def close(self) -> None:
+        """End the workers (a survey in progress finishes first, in the background)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _survey(
+        self,
+        pool: ThreadPoolExecutor,
+        now: datetime,
+        in_flight: dict[str, bool | str],
+        recheck: Recheck,
+    ) -> Survey:
+        name = self.gateway.target.name
+        survey = Survey(target=name)
+        inventory = Inventory(self.gateway, self.cache, now)
+        inventory.scan_early(pool)
+        started: list[Future[Any]] = [inventory.early_scan] if inventory.early_scan else []
+        pages: queue.SimpleQueue[_Page | AwsError | None] = queue.SimpleQueue()
+        listing = pool.submit(self._list, pages)
+        started.append(listing)
+        earliest = earliest_window_start(self.config.budgets, now)
+
+        def look(plan: Plan) -> _Look | None:
+            try:
+                return self._look(plan, inventory, now, in_flight, earliest, survey, recheck)
+            except AwsError as exc:
+                survey.failed(plan, exc)
+                return None
+
+        def reads(found: _Look) -> _Reads:
+            history = pool.submit(inventory.history, found.plan, True)
+            demand = pool.submit(self._demand, found, inventory, now) if found.guess else None
+            started.extend(f for f in (history, demand) if f is not None)
+            return found, history, demand
+
+        due: list[_Reads] = []
+        looks: list[Future[_Look | None]] = []
+        try:
+            # Each page is looked at while the next one is read.
+            while (page := pages.get()) is not None:
+                if isinstance(page, AwsError):
+                    wait(started)
+                    return Survey(target=name, error=f"{page.kind.value}: {page}")
+                plans, malformed = page
+                for bad in malformed:
+                    reason = f"unreadable plan: {bad.reason}"
+                    decision = Decision(bad.ref, DecisionKind.ERROR, reason)
+                    survey.results.append(
+                        PlanResult(bad.arn or bad.ref, bad.name or bad.ref, name, decision)
+                    )
+                for plan in plans:
+                    if not inventory.ready(plan, self._tags):
+                        looks.append(pool.submit(look, plan))
+                    elif (found := look(plan)) is not None:
+                        due.append(reads(found))
+            listing.result()  # the listing's own failure, if it was not AWS's
+            started.extend(looks)
+            due.extend(reads(found) for f in looks if (found := f.result()) is not None)
+            for found, history, demand in due:
+                try:
+                    fresh = history.result()
+                    held = found.held or recheck.hold(found.plan, fresh) or False
+                    self._finish(replace(found, held=held), fresh, demand, inventory, now, survey)
+                except AwsError as exc:
+                    survey.failed(found.plan, exc)
+        finally:
+            wait(started)  # nothing of this target's is left running when it returns
+        return survey
+
+    def _list(self, pages: queue.SimpleQueue[_Page | AwsError | None]) -> None:
+        """Hand the target's plans over a page at a time; then None, even on a failure."""
+        try:
+            for page in self.gateway.plan_pages():
+                pages.put(page)
+        except AwsError as exc:
+            pages.put(exc)
+        finally:
+            pages.put(None)
+
+    def _look(
+        self,
+        plan: Plan,
+        inventory: Inventory,
+        now: datetime,
+        in_flight: dict[str, bool | str],
+        budget_start: datetime,
+        survey: Survey,
+        recheck: Recheck,
+    ) -> _Look | None:
+        """A plan's first look: reported here, or returned as due for its reads."""
+        evaluated = plan.status in EVALUATED
+        counts_for_budget = bool(self.config.budgets) and plan.end_time >= budget_start
+        # A plan extended in the last 24 hours ends later than 24 hours ago.
+        counts_for_limits = self._daily_limits and plan.end_time >= now - DAY
+        if not evaluated and not counts_for_budget and not counts_for_limits:
+            return None
+        if self._tags:
+            plan = replace(plan, tags=inventory.tags(plan))
+        tags = plan.tags
+        policy = self.config.policy_for(plan.name, tags, plan.target)
+        rules = self._rules_of(policy)
+        budgeted = counts_for_budget and policy is not None
+        if budgeted or counts_for_limits:
+            try:
+                history = inventory.history(plan)
+            except AwsError as exc:
+                # Spend that cannot be read makes the plan's budgets admit nothing (the limits
+                # still count this plan's purchases from the journal).
+                if policy is not None and budgeted:
+                    survey.covered.append(CoveredExtensions(plan.arn, policy.name, (), str(exc)))
+                raise
+            if policy is not None and budgeted:
+                survey.covered.append(CoveredExtensions(plan.arn, policy.name, history))
+            if counts_for_limits:
+                survey.recent.extend(history)
+        if not evaluated:
+            return None
+        # Cheap first look: a plan that is not due needs no consumers or search. Its history is
+        # read from the cache, because a pending extension (in_flight) and the lifetime cap
+        # outrank not_due (docs/decisions.md); the cache re-reads while anything is pending.
+        held = in_flight.get(plan.arn, False)
+        early = triage(plan, rules, (), held, now)
+        if early is not None and early.kind is DecisionKind.NOT_DUE:
+            cached = inventory.history(plan)
+            held = held or recheck.hold(plan, cached, due=False) or False
+            survey.report(plan, triage(plan, rules, cached, held, now) or early)
+            return None
+        if early is not None and early.kind is not DecisionKind.IN_FLIGHT:
+            survey.report(plan, early)
+            return None
+        if rules is None:  # triage reports `unmanaged` first; explicit, for `python -O`
+            unmanaged = Decision(plan.arn, DecisionKind.UNMANAGED, "no policy matches this plan")
+            survey.report(plan, unmanaged)
+            return None
+        last = inventory.last_history(plan)
+        guess = early is None and (last is None or triage(plan, rules, last, held, now) is None)
+        return _Look(plan, rules, held, guess)
+
+    def _rules_of(self, policy: Policy | None) -> PolicyRules | None:
+        if policy is None:
+            return None
+        if policy.name not in self._rules:
+            poll = self.config.poll.interval + self.config.poll.jitter
+            self._rules[policy.name] = rules_for(policy, poll)
+        return self._rules[policy.name]
+
+    def _demand(self, found: _Look, inventory: Inventory, now: datetime) -> _Demand:
+        """A due plan's consumers and need, and the offerings for it if it can buy now."""
+        plan, rules = found.plan, found.rules
+        consumers = inventory.consumers(plan)
+        need = assess_demand(plan, rules, consumers, now)
+        if isinstance(need, Decision):
+            return _Demand(rules, consumers, need)
+        rules = acting_rules(rules, need) if need.unattributed else rules
+        waiting = wait_for_window(plan, rules, need, now)
+        if waiting is not None:
+            return _Demand(rules, consumers, waiting)
+        offered = inventory.gateway.search_extension_offerings(plan.arn, need.duration_hours)
+        return _Demand(rules, consumers, need, offered)
+
+    def _finish(
+        self,
+        found: _Look,
+        history: list[Extension],
+        demand: Future[_Demand] | None,
+        inventory: Inventory,
+        now: datetime,
+        survey: Survey,
+    ) -> None:
+        """A due plan with its fresh history: reported, or handed to phase 2."""
+        plan = found.plan
+        early = triage(plan, found.rules, history, found.held, now)
+        if early is not None:  # what was read beside the history goes unused
+            survey.report(plan, early)
+            return
+        got = demand.result() if demand is not None else self._demand(found, inventory, now)
+        if isinstance(got.outcome, Decision):
+            survey.report(plan, got.outcome, tuple(got.consumers))
+            return
+        if got.outcome.unattributed:
+            log = self.log.bind(plan=plan.name, target=plan.target)
+            log.warning(
+                "unattributed_use", in_use=got.outcome.unattributed, action=got.rules.action
+            )
+        offerings, bad = got.offered
+        malformed = [f"{b.ref}: {b.reason}" for b in bad]
+        gateway = inventory.gateway
+        survey.due.append(
+            Due(plan, got.rules, got.outcome, offerings, got.consumers, gateway, malformed)
+        )
