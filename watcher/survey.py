@@ -8,7 +8,9 @@ last cycle had a due plan, another reads the consumers. Every plan then gets its
 in that same thread when the look needs nothing from AWS (most plans, from the cache), in a
 worker when it does. A due plan's fresh history and its consumers, demand and offerings are
 read side by side, unless the history last read says the plan is in flight or capped: then
-the offerings wait for the fresh history, so a pending extension never costs a search.
+the offerings wait for the fresh history, so a pending extension never costs a search. What a
+plan's decision rests on is gathered into one value (`Facts`: as much history as
+`history_read` says it needs, consumers only once `due`) and decided by one call, `assess`.
 """
 
 from __future__ import annotations
@@ -26,14 +28,7 @@ from watcher.aws.sagemaker import CONCURRENT_CALLS, SageMakerGateway
 from watcher.budget_spend import CoveredExtensions, earliest_window_start
 from watcher.config import Config, Policy
 from watcher.config.core_rules import rules_for
-from watcher.decide import (
-    Need,
-    PolicyRules,
-    acting_rules,
-    assess_demand,
-    triage,
-    wait_for_window,
-)
+from watcher.decide import Facts, Need, PolicyRules, Read, assess, due, history_read, triage
 from watcher.decide.limits import DAY
 from watcher.inventory import Inventory, TargetCache
 from watcher.model import (
@@ -87,24 +82,27 @@ class Survey:
 
 @dataclass
 class _Look:
-    """A plan its first look found due. `guess`: the history last read says due too, so its
+    """A plan its first look found may be bought for: its decision needs its fresh history.
+    `ahead`: what was gathered with the history last read, when that says due too, so its
     consumers and offerings are read beside the fresh history."""
 
     plan: Plan
     rules: PolicyRules
     held: bool | str
-    guess: bool
+    ahead: Facts | None
 
 
 @dataclass
-class _Demand:
-    rules: PolicyRules
-    consumers: list[Consumer]
-    outcome: Need | Decision
+class _Ahead:
+    """What was read beside a due plan's fresh history: its consumers, and the offerings for
+    the hours they needed (`hours` None: no search was made)."""
+
+    consumers: tuple[Consumer, ...]
+    hours: int | None = None
     offered: tuple[list[ExtensionOffering], list[Malformed]] = ([], [])
 
 
-_Reads = tuple[_Look, "Future[list[Extension]]", "Future[_Demand] | None"]
+_Reads = tuple[_Look, "Future[list[Extension]]", "Future[_Ahead] | None"]
 _Page = tuple[list[Plan], list[Malformed]]
 
 
@@ -165,7 +163,8 @@ class Surveyor:
 
         def reads(found: _Look) -> _Reads:
             history = pool.submit(inventory.history, found.plan, True)
-            demand = pool.submit(self._demand, found, inventory, now) if found.guess else None
+            ahead = found.ahead
+            demand = pool.submit(self._read_ahead, ahead, inventory) if ahead else None
             started.extend(f for f in (history, demand) if f is not None)
             return found, history, demand
 
@@ -251,26 +250,24 @@ class Surveyor:
                 survey.recent.extend(history)
         if not evaluated:
             return None
-        # Cheap first look: a plan that is not due needs no consumers or search. Its history is
-        # read from the cache, because a pending extension (in_flight) and the lifetime cap
-        # outrank not_due (docs/decisions.md); the cache re-reads while anything is pending.
+        # A plan no purchase can follow this cycle is decided on the history the cache holds
+        # (a pending extension and the lifetime cap outrank not_due and the deadline; the
+        # cache re-reads while anything is pending), or none if no history can change it.
         held = in_flight.get(plan.arn, False)
-        early = triage(plan, rules, (), held, now)
-        if early is not None and early.kind is DecisionKind.NOT_DUE:
-            cached = inventory.history(plan)
+        read = history_read(plan, rules, held, now)
+        if read is not Read.FRESH:
+            cached = inventory.history(plan) if read is Read.CACHED else []
             held = held or recheck.hold(plan, cached, due=False) or False
-            survey.report(plan, triage(plan, rules, cached, held, now) or early)
-            return None
-        if early is not None and early.kind is not DecisionKind.IN_FLIGHT:
-            survey.report(plan, early)
-            return None
-        if rules is None:  # triage reports `unmanaged` first; explicit, for `python -O`
+            decided = triage(Facts(plan, rules, now, tuple(cached), held))
+            if decided is not None:  # always: history_read reads fresh whatever may be due
+                survey.report(plan, decided)
+                return None
+        if rules is None:  # triage answers unmanaged first; explicit, for `python -O`
             unmanaged = Decision(plan.arn, DecisionKind.UNMANAGED, "no policy matches this plan")
             survey.report(plan, unmanaged)
             return None
-        last = inventory.last_history(plan)
-        guess = early is None and (last is None or triage(plan, rules, last, held, now) is None)
-        return _Look(plan, rules, held, guess)
+        last = Facts(plan, rules, now, tuple(inventory.last_history(plan) or ()), held)
+        return _Look(plan, rules, held, last if due(last) else None)
 
     def _rules_of(self, policy: Policy | None) -> PolicyRules | None:
         if policy is None:
@@ -280,47 +277,51 @@ class Surveyor:
             self._rules[policy.name] = rules_for(policy, poll)
         return self._rules[policy.name]
 
-    def _demand(self, found: _Look, inventory: Inventory, now: datetime) -> _Demand:
-        """A due plan's consumers and need, and the offerings for it if it can buy now."""
-        plan, rules = found.plan, found.rules
-        consumers = inventory.consumers(plan)
-        need = assess_demand(plan, rules, consumers, now)
-        if isinstance(need, Decision):
-            return _Demand(rules, consumers, need)
-        rules = acting_rules(rules, need) if need.unattributed else rules
-        waiting = wait_for_window(plan, rules, need, now)
-        if waiting is not None:
-            return _Demand(rules, consumers, waiting)
-        offered = inventory.gateway.search_extension_offerings(plan.arn, need.duration_hours)
-        return _Demand(rules, consumers, need, offered)
+    def _read_ahead(self, facts: Facts, inventory: Inventory) -> _Ahead:
+        """A due plan's consumers, and the offerings for what they need if it can buy now."""
+        consumers = tuple(inventory.consumers(facts.plan))
+        verdict = assess(replace(facts, consumers=consumers))
+        if isinstance(verdict, Decision) or verdict.hold is not None:
+            return _Ahead(consumers)
+        hours = verdict.need.duration_hours
+        return _Ahead(
+            consumers, hours, self.gateway.search_extension_offerings(facts.plan.arn, hours)
+        )
 
     def _finish(
         self,
         found: _Look,
         history: list[Extension],
-        demand: Future[_Demand] | None,
+        ahead: Future[_Ahead] | None,
         inventory: Inventory,
         now: datetime,
         survey: Survey,
     ) -> None:
-        """A due plan with its fresh history: reported, or handed to phase 2."""
+        """A plan that may be bought for, with its fresh history: gathered (its consumers only
+        if it is due), decided, and reported or handed to phase 2."""
         plan = found.plan
-        early = triage(plan, found.rules, history, found.held, now)
-        if early is not None:  # what was read beside the history goes unused
-            survey.report(plan, early)
+        facts = Facts(plan, found.rules, now, tuple(history), found.held)
+        read = _Ahead(())
+        if due(facts):  # else what was read beside the history goes unused
+            read = ahead.result() if ahead is not None else self._read_ahead(facts, inventory)
+            facts = replace(facts, consumers=read.consumers)
+        verdict = assess(facts)
+        if isinstance(verdict, Decision):
+            survey.report(plan, verdict, read.consumers)
             return
-        got = demand.result() if demand is not None else self._demand(found, inventory, now)
-        if isinstance(got.outcome, Decision):
-            survey.report(plan, got.outcome, tuple(got.consumers))
-            return
-        if got.outcome.unattributed:
+        rules, need = verdict.rules, verdict.need
+        if need.unattributed:
             log = self.log.bind(plan=plan.name, target=plan.target)
-            log.warning(
-                "unattributed_use", in_use=got.outcome.unattributed, action=got.rules.action
-            )
-        offerings, bad = got.offered
+            log.warning("unattributed_use", in_use=need.unattributed, action=rules.action)
+        if verdict.hold is not None:
+            survey.report(plan, verdict.hold, read.consumers)
+            return
+        offerings, bad = (
+            read.offered
+            if read.hours == need.duration_hours
+            else self.gateway.search_extension_offerings(plan.arn, need.duration_hours)
+        )
         malformed = [f"{b.ref}: {b.reason}" for b in bad]
-        gateway = inventory.gateway
         survey.due.append(
-            Due(plan, got.rules, got.outcome, offerings, got.consumers, gateway, malformed)
+            Due(plan, rules, need, offerings, list(read.consumers), self.gateway, malformed)
         )

@@ -24,6 +24,7 @@ from tests.integration.test_engine_support import (
 )
 from watcher.clock import ManualClock
 from watcher.journal.records import IntentState
+from watcher.sandbox import SimSettings
 from watcher.sandbox.faults import ScriptedFault
 
 # With the simulator's T0 (Monday 09:00 UTC), `ends_at=t0 + 40h` snaps to Wednesday 11:30:
@@ -232,6 +233,33 @@ def test_expired_past_the_deadline_costs_no_consumers_or_search(
     assert result.decision.kind.value == "expired"
     assert result.decision.deadline == sim.plan_end("late") - timedelta(hours=3)
     for op in ("ListTrainingJobs", "DescribeTrainingJob", "SearchTrainingPlanOfferings"):
+        assert calls[op] == 0
+    _no_purchase_calls(calls)
+
+
+def test_past_the_deadline_a_pending_extension_is_in_flight_not_expired(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    # The end moves once the payment completes: until then the plan still ends today at
+    # 11:30, and a 3h margin puts its deadline at 08:30, before now (09:00).
+    sim = make_sim(settings=SimSettings(end_time_moves="on_payment"))
+    arn = str(sim.add_plan("late", ends_at=t0))
+    sm = client()
+    offer = exact_offering(sm, arn, 24, sim.plan_end(arn))
+    sm.extend_training_plan(
+        TrainingPlanExtensionOfferingId=offer["TrainingPlanExtensionOfferingId"]
+    )
+    engine = _engine(tmp_path, clock, policies=[policy(safety_margin="3h")])
+
+    cycle, calls = engine.cycle()
+
+    result = by_name(cycle)["late"]
+    assert sim.plan_end(arn) - timedelta(hours=3) < clock.now()
+    # An operator must see that a purchase may already have happened (docs/decisions.md:
+    # in_flight outranks the deadline), not merely that the plan is about to end.
+    assert result.decision.kind.value == "in_flight"
+    assert offer["TrainingPlanExtensionOfferingId"] in result.decision.reason
+    for op in ("ListTrainingJobs", "SearchTrainingPlanOfferings"):
         assert calls[op] == 0
     _no_purchase_calls(calls)
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from watcher.decide import BudgetState, Need, PolicyRules, choose, decide
+from tests.unit.core_path import decided
+from watcher.decide import BudgetState, Need, PolicyRules, choose
 from watcher.decide.rules import Mode
 from watcher.model import (
     Capacity,
@@ -251,12 +252,12 @@ def test_choose_still_refuses_after_the_deadline() -> None:
 
 def test_decide_runs_every_stage_to_a_purchase() -> None:
     jobs = [Consumer(ConsumerKind.JOB, "a", "arn:job/a", PLAN.arn, "InProgress", END + NEED_60H)]
-    decision = decide(PLAN, RULES, [], False, jobs, [offer("a", 72, "10.00")], [], NOW, "enforce")
+    decision = decided(PLAN, RULES, [], False, jobs, [offer("a", 72, "10.00")], [], NOW, "enforce")
     assert decision.kind is DecisionKind.EXTENDED and decision.need_hours == 72
-    assert decide(PLAN, None, [], False, jobs, [], [], NOW, "enforce").kind is (
+    assert decided(PLAN, None, [], False, jobs, [], [], NOW, "enforce").kind is (
         DecisionKind.UNMANAGED
     )
-    no_jobs = decide(PLAN, RULES, [], False, [], [offer("a", 72, "1.00")], [], NOW, "enforce")
+    no_jobs = decided(PLAN, RULES, [], False, [], [offer("a", 72, "1.00")], [], NOW, "enforce")
     assert no_jobs.kind is DecisionKind.NO_DEMAND
 
 

@@ -17,7 +17,6 @@ from watcher.decide import (
     assess_demand,
     choose,
     deadline_of,
-    decide,
     is_sellable,
     largest_sellable_at_most,
     sellable_hours,
@@ -34,6 +33,7 @@ from watcher.model import (
     PlanStatus,
 )
 
+from .core_path import decided
 from .strategies import (
     SELLABLE,
     budget_states,
@@ -50,7 +50,7 @@ BUYING = {DecisionKind.EXTENDED, DecisionKind.WOULD_EXTEND, DecisionKind.PROPOSE
 
 @st.composite
 def cases(draw: st.DrawFn) -> dict[str, object]:
-    """One plan with everything decide() needs, `now` usually inside the window."""
+    """One plan with everything a decision needs, `now` usually inside the window."""
     plan = draw(plans(currency=st.just("USD")))
     rules = draw(policy_rules())
     # Mostly inside a typical window, sometimes anywhere from far out to past the end.
@@ -81,7 +81,7 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
 
 
 def run(case: dict[str, object]) -> Decision:
-    return decide(**case)  # type: ignore[arg-type]
+    return decided(**case)  # type: ignore[arg-type]
 
 
 def assert_within_caps_and_budgets(

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.unit.core_path import decided
 from tests.unit.strategies import instants
-from watcher.decide import PolicyRules, decide
+from watcher.decide import PolicyRules
 from watcher.decide.purchase_windows import (
     PurchaseWindow,
     hold,
@@ -176,7 +177,7 @@ RULES = PolicyRules(name="llm", purchase_windows=(OFFICE,), poll=POLL)
 
 
 def _decide(now: datetime, rules: PolicyRules = RULES, consumers: tuple[Consumer, ...] = (JOB,)):  # type: ignore[no-untyped-def]
-    return decide(PLAN, rules, [], False, consumers, [OFFER], [], now, "enforce")
+    return decided(PLAN, rules, [], False, consumers, [OFFER], [], now, "enforce")
 
 
 def test_the_decision_waits_as_not_due_then_buys_in_the_window() -> None:

@@ -1,17 +1,21 @@
 """The pure decision core: plain values in, a Decision out. No AWS, no clock, no I/O.
 
-Stages, in the order the reconcile loop runs them (each may conclude):
+What a plan's decision rests on is gathered into one value (`Facts`: the plan, its rules, its
+extension history, the journal's hold, and its consumers when it is due), then decided:
 
-1. `triage` - from the plan and its extension history: unmanaged, expired, in_flight,
-   no_offering (lifetime cap), not_due; None means due.
-2. `assess_demand` - from the plan's consumers: no_demand, demand_covered, or a `Need`;
-   then `wait_for_window` - not_due while the plan waits for a purchase window.
+1. `triage` - the checks of `CHECKS` in order, the first that fires wins: unmanaged, expired,
+   in_flight, no_offering (lifetime cap), not_due; None means due (`history_read` says which
+   history the checks need, `due` whether the consumers are to be read).
+2. `assess` - triage, then for a due plan `assess_demand` (no_demand, demand_covered, or a
+   `Need`) and `wait_for_window` (not_due while it waits for a purchase window): a Decision,
+   or `Due` with the need and the rules to act on it.
 3. `choose` - from the offerings and budgets: extended, would_extend, proposed,
    no_offering, over_budget.
 
-`decide` runs them all. docs/decisions.md explains every outcome with an example.
+docs/decisions.md explains every outcome with an example.
 """
 
+from watcher.decide.assess import Due, assess
 from watcher.decide.budget import budget_problems
 from watcher.decide.choose import choose
 from watcher.decide.demand import assess_demand, latest_demand_end
@@ -24,7 +28,6 @@ from watcher.decide.durations import (
     sellable_hours,
 )
 from watcher.decide.offers import START_TOLERANCE, expected_currency, offering_problems
-from watcher.decide.pipeline import decide
 from watcher.decide.rules import (
     Action,
     ApprovalRules,
@@ -37,7 +40,7 @@ from watcher.decide.rules import (
     acting_rules,
 )
 from watcher.decide.timing import wait_for_window
-from watcher.decide.triage import triage
+from watcher.decide.triage import Facts, Read, due, history_read, triage
 from watcher.decide.windows import deadline_of, window_start
 
 __all__ = [
@@ -48,18 +51,23 @@ __all__ = [
     "Action",
     "ApprovalRules",
     "BudgetState",
+    "Due",
+    "Facts",
     "Mode",
     "Need",
     "PolicyRules",
     "Prefer",
+    "Read",
     "UnattributedUse",
     "acting_rules",
+    "assess",
     "assess_demand",
     "budget_problems",
     "choose",
     "deadline_of",
-    "decide",
+    "due",
     "expected_currency",
+    "history_read",
     "is_sellable",
     "largest_sellable_at_most",
     "latest_demand_end",

@@ -28,38 +28,33 @@ def window_start(plan: Plan, rules: PolicyRules) -> datetime:
     return plan.end_time - min(rules.extend_before, AWS_MAX_LEAD)
 
 
-def not_extendable(plan: Plan, rules: PolicyRules) -> Decision | None:
-    """`expired` when AWS would refuse any extension because of the plan's status."""
+def not_extendable_reason(plan: Plan) -> str | None:
+    """Why AWS would refuse any extension because of the plan's status (None: it would not)."""
     if plan.status in EXTENDABLE_STATUSES:
         return None
-    return _expired(
-        plan,
-        rules,
+    return (
         f"plan status is {plan.status.value}; AWS extends only Active or Scheduled plans "
-        f"(plan ends {iso(plan.end_time)})",
+        f"(plan ends {iso(plan.end_time)})"
     )
 
 
-def past_deadline(plan: Plan, rules: PolicyRules, now: datetime) -> Decision | None:
-    """`expired` when now is at or past the deadline."""
+def past_deadline_reason(plan: Plan, rules: PolicyRules, now: datetime) -> str | None:
+    """Why nothing may be bought any more when now is at or past the deadline (else None)."""
     deadline = deadline_of(plan, rules)
     if now < deadline:
         return None
-    return _expired(
-        plan,
-        rules,
+    return (
         f"past the last safe purchase moment {iso(deadline)} (plan ends "
         f"{iso(plan.end_time)}, safety margin {span(plan.end_time - deadline)}); "
-        f"now is {iso(now)}",
+        f"now is {iso(now)}"
     )
 
 
 def expired_decision(plan: Plan, rules: PolicyRules, now: datetime) -> Decision | None:
     """`expired` when the plan can no longer be extended (status or deadline), else None."""
-    return not_extendable(plan, rules) or past_deadline(plan, rules, now)
-
-
-def _expired(plan: Plan, rules: PolicyRules, reason: str) -> Decision:
+    reason = not_extendable_reason(plan) or past_deadline_reason(plan, rules, now)
+    if reason is None:
+        return None
     return Decision(
         plan_arn=plan.arn,
         kind=DecisionKind.EXPIRED,

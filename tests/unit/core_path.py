@@ -1,0 +1,30 @@
+"""A plan decided the way a cycle decides it, for tests that hold every input: `assess` over
+the gathered facts (phase 1), then `choose` over the offerings (phase 2) for a plan that
+comes out due and is not waiting for a purchase window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from watcher.decide import BudgetState, Facts, Mode, PolicyRules, assess, choose
+from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan
+
+
+def decided(
+    plan: Plan,
+    rules: PolicyRules | None,
+    extensions: Sequence[Extension],
+    open_intent: bool | str,
+    consumers: Sequence[Consumer],
+    offerings: Sequence[ExtensionOffering],
+    budgets: Sequence[BudgetState],
+    now: datetime,
+    mode: Mode,
+) -> Decision:
+    verdict = assess(Facts(plan, rules, now, tuple(extensions), open_intent, tuple(consumers)))
+    if isinstance(verdict, Decision):
+        return verdict
+    if verdict.hold is not None:
+        return verdict.hold
+    return choose(plan, verdict.rules, verdict.need, offerings, budgets, now, mode)
