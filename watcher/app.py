@@ -13,11 +13,11 @@ from watcher.config import Config
 from watcher.ha.leader import Leadership, LeaseKeeper, SoleReplica, replica_id
 from watcher.ha.lease import Lease
 from watcher.journal.dynamodb import DynamoJournal
-from watcher.journal.records import Journal
+from watcher.journal.records import Fence, Journal
 from watcher.journal.sqlite import SqliteJournal
 from watcher.journal.table import table_client
-from watcher.notify import build_notifier
 from watcher.reconcile import Reconciler
+from watcher.results import CycleResult
 
 GatewayFactory = Callable[[TargetSpec, CallCounter], SageMakerGateway]
 
@@ -65,15 +65,22 @@ def build_reconciler(
     journal: Journal | None = None,
     counter: CallCounter | None = None,
     factory: GatewayFactory = default_gateway,
-    notify_stats: CallCounter | None = None,
-    notify: bool = True,
+    *,
+    gate: Callable[[], str | None] | None = None,
+    fence: Callable[[], Fence | None] | None = None,
+    notifier: Callable[[CycleResult], None] | None = None,
 ) -> Reconciler:
-    """`notify=False` builds no notifier (`plan` previews and never tells anyone)."""
+    """A reconciler over the config's targets. `gate` is asked before every purchase, `fence`
+    gives the leader fence its intents are written under, `notifier` is handed every finished
+    cycle: whoever passes them owns them (the daemon, or `once`); without them nothing is
+    gated beyond the valves, nothing fenced, and nobody told."""
     counter = counter or CallCounter()
     return Reconciler(
         config,
         clock or SystemClock(),
         journal or open_journal(config, counter),
         build_gateways(config, counter, factory),
-        notifier=build_notifier(config, notify_stats, calls=counter) if notify else None,
+        gate=gate,
+        fence=fence,
+        notifier=notifier,
     )

@@ -40,7 +40,7 @@ from watcher.clock import Clock, SystemClock
 from watcher.config import Config, ConfigError, load_config
 from watcher.ha.leader import Leadership
 from watcher.journal.records import Journal
-from watcher.notify.dispatch import Dispatcher
+from watcher.notify import Dispatcher, build_notifier
 from watcher.observe.arenas import limit_arenas
 from watcher.observe.http import EndpointServer
 from watcher.observe.logs import get_logger
@@ -91,6 +91,8 @@ class Daemon:
         self.leadership = leadership or open_leadership(
             config, self.journal, self.log, self._leader_changed
         )
+        #: The notifier the daemon owns: built with each reconciler, closed on reload and stop.
+        self.notifier: Dispatcher | None = None
         self.reconciler = self._reconciler(config)
         self._stop = threading.Event()  # a stop was asked for
         self._stopping = threading.Event()  # purchases are no longer allowed
@@ -120,17 +122,24 @@ class Daemon:
     # --- the cycle ----------------------------------------------------------------------
 
     def _reconciler(self, config: Config) -> Reconciler:
+        """A reconciler for `config`, gated by the daemon's stop, fenced by its lease, telling
+        the daemon's notifier (the one before is closed, its queued notices flushed)."""
         old = getattr(self, "reconciler", None)
         if old is not None:
             old.close()  # its worker threads end; the new one starts its own
-        if old is not None and isinstance(old.notifier, Dispatcher):
-            old.notifier.close()  # its queued notices get a bounded flush
-        reconciler = build_reconciler(
-            config, self.clock, self.journal, self.calls, self._factory, self.notify_stats
+        if self.notifier is not None:
+            self.notifier.close()  # its queued notices get a bounded flush
+        self.notifier = build_notifier(config, self.notify_stats, calls=self.calls)
+        return build_reconciler(
+            config,
+            self.clock,
+            self.journal,
+            self.calls,
+            self._factory,
+            gate=self._gate,
+            fence=self.leadership.fence,
+            notifier=self.notifier,
         )
-        reconciler.gate = self._gate
-        reconciler.fence = self.leadership.fence
-        return reconciler
 
     def _leader_changed(self, leader: bool) -> None:
         self.telemetry.leader.set(1 if leader else 0)
@@ -294,8 +303,8 @@ class Daemon:
         if self.server is not None:
             self.server.stop()
         self.reconciler.close()  # a cycle still running finishes in the background
-        if isinstance(self.reconciler.notifier, Dispatcher):
-            self.reconciler.notifier.close()  # bounded: a dead webhook cannot hold the stop
+        if self.notifier is not None:
+            self.notifier.close()  # bounded: a dead webhook cannot hold the stop
         if finished:
             self.journal.close()
             self._cycle_lock.release()

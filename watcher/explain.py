@@ -80,7 +80,7 @@ def explain(
     """Run a suppressed, read-only cycle and gather what plan `ref` (name or ARN) rests on;
     raise `NotFound` if no plan, or several, answer to `ref`."""
     reader = ReadOnlyJournal(journal) if journal is not None else read_only_journal(config)
-    reconciler = build_reconciler(config, clock, reader, factory=factory, notify=False)
+    reconciler = build_reconciler(config, clock, reader, factory=factory)
     try:
         cycle = reconciler.run_cycle(dry_run=True)
     finally:

@@ -63,13 +63,13 @@ class Reconciler:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         """`gate` is asked right before every purchase; a reason it returns blocks the buy
-        (the daemon is stopping, purchases are paused, PLAN_WATCHER_MODE=dry-run). `fence`
-        gives this replica's leader fence, checked in the intent's conditional write.
-        `notifier` is handed every finished cycle (it must not block). The valves (kill
-        switch in `environ`, default os.environ; pause flag; breaker; backoff) are checked
-        right before every purchase as well."""
-        self.gate = gate
-        self.fence = fence
+        (the daemon is stopping). `fence` gives this replica's leader fence, checked in the
+        intent's conditional write. `notifier` is handed every finished cycle (it must not
+        block); whoever passes it owns it and closes it. The valves (kill switch in `environ`,
+        default os.environ; pause flag; breaker; backoff) are checked right before every
+        purchase as well."""
+        self._gate = gate
+        self._fence = fence
         self.notifier = notifier
         self.config = config
         self.clock = clock
@@ -234,8 +234,8 @@ class Reconciler:
             decision,
             self.clock.now,
             log.bind(plan=plan.name, target=plan.target),
-            self.gate() if self.gate is not None else None,
-            self.fence,
+            self._gate() if self._gate is not None else None,
+            self._fence,
         )
         if done.breaker is not None:
             cycle.purchases_blocked = done.breaker.describe()

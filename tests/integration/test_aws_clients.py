@@ -62,7 +62,7 @@ def test_dynamodb_sns_and_sts_requests_are_counted_with_sagemakers(
         cycle = daemon.run_cycle()
         assert cycle is not None
         assert {r.plan_name: r.decision.kind.value for r in cycle.results} == {"llm-a": "extended"}
-        notifier = daemon.reconciler.notifier
+        notifier = daemon.notifier
         assert isinstance(notifier, Dispatcher)
         notifier.close(timeout=10)
     finally:

@@ -141,7 +141,7 @@ def test_each_policy_grants_exactly_what_the_engine_calls(
         assert {r.plan_name: r.decision.kind.value for r in second.results}["review-c"] == (
             "extended"
         )
-        notifier = daemon.reconciler.notifier
+        notifier = daemon.notifier
         assert isinstance(notifier, Dispatcher)
         notifier.close(timeout=10)
         daemon.leadership.stop()

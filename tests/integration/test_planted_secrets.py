@@ -84,7 +84,7 @@ def test_no_planted_secret_reaches_an_output(
             monkeypatch.setattr(daemon.reconciler.journal, "intents_since", _crash)
             clock.advance(minutes=5)
             assert daemon.run_cycle() is None  # the cycle crashed
-            notifier = daemon.reconciler.notifier
+            notifier = daemon.notifier
             assert isinstance(notifier, Dispatcher)
             notifier.close(timeout=10)
             status = _get(server.address, "/status")

@@ -13,6 +13,7 @@ from watcher.clock import Clock, SystemClock
 from watcher.config import Config
 from watcher.history import Period, gather, to_csv
 from watcher.journal.table import JournalUnavailable
+from watcher.notify import build_notifier
 from watcher.observe.logs import configure, get_logger
 from watcher.report import cycle_json, render_table, wrapped
 
@@ -33,7 +34,9 @@ def run_once(
     stdout, logs on stderr."""
     _logs_to_stderr(config)
     try:
-        reconciler = build_reconciler(config, clock, notify=notify)
+        # Queued notices are sent before the process exits (the notifier flushes at exit).
+        notifier = build_notifier(config) if notify else None
+        reconciler = build_reconciler(config, clock, notifier=notifier)
         try:
             cycle = reconciler.run_cycle(dry_run=dry_run)
         finally:
