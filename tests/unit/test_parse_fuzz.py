@@ -123,6 +123,22 @@ def test_the_undamaged_items_parse(kind: str) -> None:
     assert parse(base) is not None
 
 
+@pytest.mark.parametrize(
+    ("parse", "damage"),
+    [
+        (parse_job_summary, {"CreationTime": None}),
+        (parse_job, {"TrainingStartTime": None, "CreationTime": None}),
+        (parse_job, {"StoppingCondition": {"MaxRuntimeInSeconds": 10**12}}),
+    ],
+)
+def test_a_damaged_job_with_an_empty_name_is_named_by_its_arn(
+    parse: Callable[[Mapping[str, Any]], object], damage: dict[str, Any]
+) -> None:
+    with pytest.raises(Malformed) as caught:
+        parse({**JOB, "TrainingJobName": "", **damage})
+    assert caught.value.ref == JOB["TrainingJobArn"]
+
+
 @pytest.mark.parametrize("kind", sorted(PARSERS))
 @settings(max_examples=100, derandomize=True, database=None, deadline=None)
 @given(data=st.data())

@@ -282,18 +282,16 @@ def _status(value: Any) -> str:
 def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
     item = _mapping(item, "training job")
     name, arn = item.get("TrainingJobName"), item.get("TrainingJobArn")
+    ref = _ref(name, arn, fallback="training job without name")
     if not isinstance(name, str) or not isinstance(arn, str):
-        raise Malformed(
-            _ref(name, arn, fallback="training job without name"),
-            "missing TrainingJobName or TrainingJobArn",
-        )
+        raise Malformed(ref, "missing TrainingJobName or TrainingJobArn")
     plan = item.get("TrainingPlanArn")
     return JobSummary(
         name=name,
         arn=arn,
         status=str(item.get("TrainingJobStatus")),
         plan_arn=plan if isinstance(plan, str) and plan else None,
-        created_at=utc(item.get("CreationTime"), name, "CreationTime"),
+        created_at=utc(item.get("CreationTime"), ref, "CreationTime"),
         modified_at=_lenient_utc(item.get("LastModifiedTime")),
     )
 
@@ -301,11 +299,9 @@ def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
 def parse_job(item: Mapping[str, Any]) -> JobFacts:
     item = _mapping(item, "training job")
     name, arn = item.get("TrainingJobName"), item.get("TrainingJobArn")
+    ref = _ref(name, arn, fallback="training job without name")
     if not isinstance(name, str) or not isinstance(arn, str):
-        raise Malformed(
-            _ref(name, arn, fallback="training job without name"),
-            "missing TrainingJobName or TrainingJobArn",
-        )
+        raise Malformed(ref, "missing TrainingJobName or TrainingJobArn")
     resources = item.get("ResourceConfig")
     plans, settled = _job_plans(resources if isinstance(resources, Mapping) else {})
     stopping = item.get("StoppingCondition") or {}
@@ -313,12 +309,12 @@ def parse_job(item: Mapping[str, Any]) -> JobFacts:
     started = item.get("TrainingStartTime") or item.get("CreationTime")
     seconds = _int(runtime)
     if seconds > _MAX_RUNTIME.total_seconds():
-        raise Malformed(name, f"MaxRuntimeInSeconds {seconds} is out of range")
+        raise Malformed(ref, f"MaxRuntimeInSeconds {seconds} is out of range")
     return JobFacts(
         name=name,
         arn=arn,
         plan_arns=plans,
-        start=utc(started, name, "TrainingStartTime"),
+        start=utc(started, ref, "TrainingStartTime"),
         max_runtime=timedelta(seconds=seconds) if seconds > 0 else None,
         settled=settled,
     )
