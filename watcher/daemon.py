@@ -38,6 +38,7 @@ from watcher.app import (
 from watcher.aws.calls import CallCounter
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, ConfigError, load_config
+from watcher.exit_codes import ExitCode
 from watcher.ha.leader import Leadership
 from watcher.journal.records import Journal
 from watcher.notify import Dispatcher, build_notifier
@@ -254,8 +255,8 @@ class Daemon:
             self._stopping.set()
             self._stop.set()
 
-    def run(self, install_signals: bool = True) -> int:
-        """Run until stopped; return the exit code (0 on a clean stop)."""
+    def run(self, install_signals: bool = True) -> ExitCode:
+        """Run until stopped; return the exit code (`ExitCode.OK` on a clean stop)."""
         arenas = limit_arenas(os.environ)  # before any of the daemon's threads start
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -292,7 +293,7 @@ class Daemon:
                     self._reload_config()
         finally:
             self._shutdown(scheduler)
-        return 0
+        return ExitCode.OK
 
     def _shutdown(self, scheduler: BackgroundScheduler) -> None:
         self._stopping.set()

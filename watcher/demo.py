@@ -28,6 +28,7 @@ from watcher.aws.session import TargetSpec
 from watcher.clock import ManualClock, SystemClock
 from watcher.config import parse_config
 from watcher.daemon import Daemon
+from watcher.exit_codes import ExitCode
 from watcher.model import DecisionKind
 from watcher.observe.logs import configure
 from watcher.results import CycleResult
@@ -94,8 +95,8 @@ def run_sandbox(
     hours: float = 60.0,
     port: int = 9108,
     out: TextIO | None = None,
-) -> int:
-    """Tell the demo story; return 0 when it has been told."""
+) -> ExitCode:
+    """Tell the demo story; return `ExitCode.OK` when it has been told."""
     from watcher.sandbox import sandboxed
     from watcher.sandbox.scenario import load_scenario
 
@@ -163,4 +164,4 @@ def run_sandbox(
             total = sum((p.fee for p in record.purchases), Decimal(0))
             print(f"  spent {total} USD on {len(record.purchases)} extension(s)", file=out)
             print(f"  cycles run: {daemon.cycles}", file=out, flush=True)
-    return 0
+    return ExitCode.OK

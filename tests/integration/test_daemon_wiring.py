@@ -1,6 +1,6 @@
 """What the daemon hands its reconciler when it builds one: the gate asked before every
 purchase, the leader fence the intent is written under, and the notifier the daemon owns
-(closed when a reload replaces it and when the daemon stops)."""
+(closed when a reload replaces it and when the daemon stops), and what a clean stop returns."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from watcher.app import build_reconciler
 from watcher.clock import ManualClock
 from watcher.config import load_config
 from watcher.daemon import Daemon
+from watcher.exit_codes import ExitCode
 from watcher.journal.records import Fence
 from watcher.journal.sqlite import SqliteJournal
 from watcher.notify import Dispatcher
@@ -100,7 +101,8 @@ def test_the_daemon_owns_its_notifier_across_a_reload_and_closes_it_on_stop(
     assert daemon.reconciler.notifier is second and second.retries == 1
     assert first._closed and not second._closed  # the one replaced had its bounded flush
 
-    runner = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
+    codes: list[ExitCode] = []
+    runner = threading.Thread(target=lambda: codes.append(daemon.run(install_signals=False)))
     runner.start()
     for _ in range(400):
         if daemon.cycles:
@@ -110,3 +112,4 @@ def test_the_daemon_owns_its_notifier_across_a_reload_and_closes_it_on_stop(
     runner.join(30)
     assert not runner.is_alive() and daemon.cycles >= 1
     assert daemon.notifier is second and second._closed
+    assert codes == [ExitCode.OK] and codes[0] is ExitCode.OK

@@ -21,7 +21,7 @@ WATCHER = Path(__file__).resolve().parents[2] / "watcher"
 FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model", ("watcher", "watcher.model")),
     ("core", ("watcher.decide",)),
-    ("utilities", ("watcher.clock", "watcher.observe.logs")),
+    ("utilities", ("watcher.clock", "watcher.observe.logs", "watcher.exit_codes")),
     ("edges", ("watcher.config", "watcher.aws", "watcher.sandbox")),
     ("journal", ("watcher.journal", "watcher.ha")),
     ("gather", ("watcher.inventory", "watcher.budget_spend", "watcher.limit_ledger")),

@@ -10,9 +10,9 @@ import json
 import sys
 from typing import Any
 
-from watcher.cli.exit_codes import ExitCode
 from watcher.clock import Clock
 from watcher.config import Config
+from watcher.exit_codes import ExitCode
 from watcher.explain import NotFound, explain, explain_json
 from watcher.journal.table import JournalUnavailable
 from watcher.observe.logs import configure

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from watcher import __version__
 from watcher.cli.common import config_path, load_config_or_report, output_format
-from watcher.cli.exit_codes import ExitCode
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config, format_duration
+from watcher.exit_codes import ExitCode
 
 Handler = Callable[[argparse.Namespace, Clock], int]
 

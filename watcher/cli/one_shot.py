@@ -8,9 +8,9 @@ from typing import Any
 
 from watcher.app import build_gateways, build_reconciler, open_journal
 from watcher.aws.calls import CallCounter
-from watcher.cli.exit_codes import ExitCode
 from watcher.clock import Clock, SystemClock
 from watcher.config import Config
+from watcher.exit_codes import ExitCode
 from watcher.history import Period, gather, to_csv
 from watcher.journal.table import JournalUnavailable
 from watcher.notify import build_notifier

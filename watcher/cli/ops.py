@@ -16,11 +16,11 @@ from watcher.act import two_person
 from watcher.act.valves import Valves
 from watcher.app import open_journal
 from watcher.cli.common import load_config_or_report, output_format
-from watcher.cli.exit_codes import ExitCode
 from watcher.clock import Clock
 from watcher.config import Config
 from watcher.decide.approval import fee_ceiling
 from watcher.decide.text import iso, money
+from watcher.exit_codes import ExitCode
 from watcher.journal.records import LIVE_PROPOSAL_STATES, Journal, Proposal, ProposalState
 from watcher.journal.table import JournalUnavailable
 from watcher.observe.logs import configure, get_logger
