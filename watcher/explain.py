@@ -31,7 +31,7 @@ from watcher.inventory import Inventory, TargetCache
 from watcher.journal.read_only import ReadOnlyJournal
 from watcher.journal.records import Journal
 from watcher.journal.sqlite import SqliteJournal
-from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan
+from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan, UnknownJob
 from watcher.report import decision_fields, json_time, limit_fields, proposal_fields
 from watcher.results import CycleResult, PlanResult
 
@@ -58,6 +58,8 @@ class Explanation:
     history: list[Extension]
     history_problem: str | None
     journal: ReadOnlyJournal
+    #: Running jobs that could not be described and may run on the plan.
+    unknown_jobs: tuple[UnknownJob, ...] = ()
 
 
 def read_only_journal(config: Config) -> ReadOnlyJournal:
@@ -104,6 +106,7 @@ def explain(
     policy = None
     rules = None
     consumers = list(result.consumers)
+    unknown = result.unknown_jobs
     history: list[Extension] = []
     problem = None
     if plan is not None:
@@ -114,13 +117,14 @@ def explain(
             history, unreadable = gateway.extension_history(plan.arn)
             if unreadable:
                 problem = f"{len(unreadable)} entries AWS returned could not be read"
-            if not consumers and plan.status.value in ("Active", "Scheduled"):
-                consumers = Inventory(gateway, TargetCache(), cycle.started_at).consumers(plan)
+            if not consumers and not unknown and plan.status.value in ("Active", "Scheduled"):
+                inventory = Inventory(gateway, TargetCache(), cycle.started_at)
+                consumers, unknown = inventory.demand(plan)
         except AwsError as exc:
             problem = str(exc)
         if not result.tags:
             result = replace(result, tags=tags)
-    return Explanation(cycle, result, policy, rules, consumers, history, problem, reader)
+    return Explanation(cycle, result, policy, rules, consumers, history, problem, reader, unknown)
 
 
 # --- the JSON form --------------------------------------------------------------------------
@@ -140,6 +144,10 @@ def explain_json(found: Explanation, config: Config) -> dict[str, Any]:
         "policy": _policy(found, config),
         "decision": decision_fields(result),
         "consumers": [_consumer(c) for c in found.consumers],
+        "unknown_jobs": [
+            {"name": j.name, "arn": j.arn, "error": j.error, "names_this_plan": j.on_plan}
+            for j in found.unknown_jobs
+        ],
         "need": _need(found, plan),
         "offerings": _offerings(found, plan, decision),
         "budgets": _budgets(found, config),
@@ -243,7 +251,8 @@ def _need(found: Explanation, plan: Plan | None) -> dict[str, Any] | None:
     """The need as the pure core sizes it now (also for a plan not due yet)."""
     if plan is None or found.rules is None:
         return None
-    need = assess_demand(plan, found.rules, found.consumers, found.cycle.started_at)
+    now = found.cycle.started_at
+    need = assess_demand(plan, found.rules, found.consumers, now, found.unknown_jobs)
     if isinstance(need, Decision):
         return {"hours": None, "demand_end": json_time(need.demand_end), "reason": need.reason}
     return {

@@ -11,6 +11,9 @@ A running job is linked to its plans by the `TrainingPlanArn` of its ListTrainin
 or, where the summary has none (AWS does not document that it is always there, and a job that
 chose its capacity through `InstancePreferences` carries no job-level plan), by
 DescribeTrainingJob (`JobFacts.plan_arns`), described once and cached while the job runs.
+A running job that cannot be described is an `UnknownJob`: of its plan when its summary names
+one, otherwise of every plan of the target. It only adds demand (watcher/decide/demand.py); it
+never fails a plan's evaluation.
 
 The running jobs are kept across cycles too. A full scan of InProgress jobs pages through every
 job of the last 57 days (the status filter applies after the page limit), so it runs once an
@@ -25,11 +28,12 @@ import threading
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from watcher.aws.errors import AwsError, ErrorKind
 from watcher.aws.parse import ClusterSummary, JobFacts, JobSummary
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.model import Consumer, ConsumerKind, Extension, Plan
+from watcher.model import Consumer, ConsumerKind, Extension, Plan, UnknownJob
 
 # A job can be InProgress at most MaxPendingTime (28 days) + MaxRuntime (28 days) after it
 # was created, so older jobs need not be scanned.
@@ -73,14 +77,21 @@ class Inventory:
     """Reads for one target during one cycle (safe to share between threads surveying the
     target's plans: the job scan and the cluster list still run once)."""
 
-    def __init__(self, gateway: SageMakerGateway, cache: TargetCache, now: datetime) -> None:
+    def __init__(
+        self, gateway: SageMakerGateway, cache: TargetCache, now: datetime, log: Any = None
+    ) -> None:
+        """`log` gets a `job_undescribed` warning for each running job that cannot be
+        described, once per cycle."""
         self.gateway = gateway
         self.cache = cache
         self.now = now
+        self.log = log
         self._jobs_by_plan: dict[str, list[JobSummary]] | None = None
         self._clusters_by_plan: dict[str, list[ClusterSummary]] | None = None
-        self._unlinked: list[str] = []  # running jobs whose plans could not be read
+        self._unlinked: list[UnknownJob] = []  # running jobs whose plans could not be read
+        self._told: set[str] = set()  # jobs already logged as undescribed this cycle
         self._scan_lock = threading.Lock()
+        self._told_lock = threading.Lock()
         self.early_scan: Future[None] | None = None
 
     def scan_early(self, pool: Executor) -> None:
@@ -137,21 +148,22 @@ class Inventory:
 
     def consumers(self, plan: Plan) -> list[Consumer]:
         """Training jobs and HyperPod clusters running on `plan`, with their demand ends."""
+        return self.demand(plan)[0]
+
+    def demand(self, plan: Plan) -> tuple[list[Consumer], tuple[UnknownJob, ...]]:
+        """`consumers(plan)`, and the running jobs that could not be described and may run
+        on `plan` (every such job whose summary names no plan, and those naming this one)."""
         self.cache.had_due = True
         self._scan_once()  # waits for the early scan; reads again if that one failed
         assert self._jobs_by_plan is not None and self._clusters_by_plan is not None
-        if self._unlinked:
-            # Any of them may run on this plan: deciding without them could let it expire.
-            raise AwsError(
-                ErrorKind.OTHER,
-                "DescribeTrainingJob",
-                "UnlinkedJobs",
-                f"cannot tell which plan {len(self._unlinked)} running job(s) use: "
-                + "; ".join(self._unlinked[:5]),
-            )
+        unknown = list(self._unlinked)
         found: list[Consumer] = []
         for summary in self._jobs_by_plan.get(plan.arn, []):
-            facts = self._facts(summary)
+            try:
+                facts = self._facts(summary)
+            except AwsError as exc:
+                unknown.append(self._undescribed(summary, exc, on_plan=True))
+                continue
             end = facts.start + facts.max_runtime if facts.max_runtime else None
             found.append(
                 Consumer(
@@ -162,6 +174,8 @@ class Inventory:
                     summary.status,
                     end,
                     started=facts.start,
+                    instances=facts.instances_of(plan.instance_type),
+                    waiting=summary.secondary_status == "Pending",
                 )
             )
         for cluster in self._clusters_by_plan.get(plan.arn, []):
@@ -170,7 +184,23 @@ class Inventory:
                     ConsumerKind.CLUSTER, cluster.name, cluster.arn, plan.arn, cluster.status, None
                 )
             )
-        return found
+        return found, tuple(unknown)
+
+    def _undescribed(self, job: JobSummary, exc: AwsError, on_plan: bool) -> UnknownJob:
+        unknown = UnknownJob(job.name, job.arn, f"{exc.code}: {exc.message}", on_plan)
+        with self._told_lock:
+            first = job.arn not in self._told
+            self._told.add(job.arn)
+        if self.log is not None and first:
+            self.log.warning(
+                "job_undescribed",
+                job=job.name,
+                error=unknown.error,
+                plan=job.plan_arn,
+                effect="kept as demand for "
+                + ("its plan" if on_plan else "every due plan of the target"),
+            )
+        return unknown
 
     def _scan_once(self) -> None:
         with self._scan_lock:
@@ -218,12 +248,12 @@ class Inventory:
     def _scan(self) -> None:
         jobs = self._running_jobs()
         by_plan: dict[str, list[JobSummary]] = {}
-        unlinked: list[str] = []
+        unlinked: list[UnknownJob] = []
         for job in jobs:
             try:
                 plans = self._plans_of(job)
             except AwsError as exc:
-                unlinked.append(f"{job.name}: {exc.code}: {exc.message}")
+                unlinked.append(self._undescribed(job, exc, on_plan=False))
                 continue
             for plan_arn in plans:
                 by_plan.setdefault(plan_arn, []).append(job)

@@ -164,6 +164,24 @@ class Consumer:
     demand_end: datetime | None
     #: When a job started running (its demand end is reckoned from it).
     started: datetime | None = None
+    #: Instances a job runs on this plan (DescribeTrainingJob's ResourceConfig); 0 when not
+    #: known, and for clusters (whose demand has no end anyway).
+    instances: int = 0
+    #: The job waits for capacity (`SecondaryStatus` `Pending`): it may hold no instances.
+    waiting: bool = False
+
+
+@dataclass(frozen=True)
+class UnknownJob:
+    """A running job that could not be described: it may run on the plan, until when and on
+    how many instances is not known. It can only add demand, never take it away."""
+
+    name: str
+    arn: str
+    #: Why it could not be described (the error AWS gave).
+    error: str
+    #: Its ListTrainingJobs summary names the plan; otherwise it may run on any plan.
+    on_plan: bool = False
 
 
 #: Extension statuses that mean the purchase went through (AWS's documented values).
@@ -267,5 +285,7 @@ class Decision:
     rejected: tuple[RejectedOffering, ...] = ()
     #: True for a due plan reported not_due because it waits for a purchase window.
     window_hold: bool = False
-    #: Instances in use on the plan with no consumer found (the demand was assumed from them).
+    #: Instances in use on the plan that no consumer found accounts for.
     unattributed: int = 0
+    #: Running jobs that could not be described and may run on the plan.
+    unknown_jobs: int = 0

@@ -222,6 +222,7 @@ class Reconciler:
             proposal=proposal,
             proposal_created=created,
             outcome=tuple(steps),
+            unknown_jobs=item.unknown,
         )
         decision = result.decision
         if decision.kind is not DecisionKind.EXTENDED or decision.chosen is None:

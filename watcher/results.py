@@ -13,7 +13,7 @@ from watcher.budget_spend import BudgetSpend
 from watcher.config import Mode
 from watcher.decide.limits import LimitState
 from watcher.journal.records import Proposal
-from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan
+from watcher.model import Consumer, Decision, DecisionKind, ExtensionOffering, Plan, UnknownJob
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class PlanResult:
     proposal_created: bool = False
     #: What the shell did after the core decided (watcher/act/outcome.py), in order.
     outcome: Outcome = ()
+    #: Running jobs that could not be described and may run on the plan (due plans only).
+    unknown_jobs: tuple[UnknownJob, ...] = ()
 
     @property
     def decision(self) -> Decision:

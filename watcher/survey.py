@@ -39,6 +39,7 @@ from watcher.model import (
     ExtensionOffering,
     Plan,
     PlanStatus,
+    UnknownJob,
 )
 from watcher.results import PlanResult
 
@@ -58,6 +59,8 @@ class Due:
     consumers: list[Consumer]
     gateway: SageMakerGateway
     malformed: list[str]
+    #: Running jobs that could not be described and may run on the plan.
+    unknown: tuple[UnknownJob, ...] = ()
 
 
 @dataclass
@@ -70,10 +73,15 @@ class Survey:
     recent: list[Extension] = field(default_factory=list)
     error: str | None = None
 
-    def report(self, plan: Plan, decision: Decision, consumers: tuple[Consumer, ...] = ()) -> None:
-        self.results.append(
-            PlanResult(plan.arn, plan.name, plan.target, decision, plan, consumers, tags=plan.tags)
-        )
+    def report(
+        self,
+        plan: Plan,
+        decision: Decision,
+        consumers: tuple[Consumer, ...] = (),
+        unknown: tuple[UnknownJob, ...] = (),
+    ) -> None:
+        result = PlanResult(plan.arn, plan.name, plan.target, decision, plan, consumers)
+        self.results.append(replace(result, tags=plan.tags, unknown_jobs=unknown))
 
     def failed(self, plan: Plan, exc: AwsError) -> None:
         reason = f"AWS call failed ({exc.kind.value}): {exc}"
@@ -98,6 +106,7 @@ class _Ahead:
     the hours they needed (`hours` None: no search was made)."""
 
     consumers: tuple[Consumer, ...]
+    unknown: tuple[UnknownJob, ...] = ()
     hours: int | None = None
     offered: tuple[list[ExtensionOffering], list[Malformed]] = ([], [])
 
@@ -146,7 +155,7 @@ class Surveyor:
     ) -> Survey:
         name = self.gateway.target.name
         survey = Survey(target=name)
-        inventory = Inventory(self.gateway, self.cache, now)
+        inventory = Inventory(self.gateway, self.cache, now, self.log.bind(target=name))
         inventory.scan_early(pool)
         started: list[Future[Any]] = [inventory.early_scan] if inventory.early_scan else []
         pages: queue.SimpleQueue[_Page | AwsError | None] = queue.SimpleQueue()
@@ -279,14 +288,14 @@ class Surveyor:
 
     def _read_ahead(self, facts: Facts, inventory: Inventory) -> _Ahead:
         """A due plan's consumers, and the offerings for what they need if it can buy now."""
-        consumers = tuple(inventory.consumers(facts.plan))
-        verdict = assess(replace(facts, consumers=consumers))
+        found, unknown = inventory.demand(facts.plan)
+        consumers = tuple(found)
+        verdict = assess(replace(facts, consumers=consumers, unknown=unknown))
         if isinstance(verdict, Decision) or verdict.hold is not None:
-            return _Ahead(consumers)
+            return _Ahead(consumers, unknown)
         hours = verdict.need.duration_hours
-        return _Ahead(
-            consumers, hours, self.gateway.search_extension_offerings(facts.plan.arn, hours)
-        )
+        offered = self.gateway.search_extension_offerings(facts.plan.arn, hours)
+        return _Ahead(consumers, unknown, hours, offered)
 
     def _finish(
         self,
@@ -304,17 +313,23 @@ class Surveyor:
         read = _Ahead(())
         if due(facts):  # else what was read beside the history goes unused
             read = ahead.result() if ahead is not None else self._read_ahead(facts, inventory)
-            facts = replace(facts, consumers=read.consumers)
+            facts = replace(facts, consumers=read.consumers, unknown=read.unknown)
         verdict = assess(facts)
         if isinstance(verdict, Decision):
-            survey.report(plan, verdict, read.consumers)
+            survey.report(plan, verdict, read.consumers, read.unknown)
             return
         rules, need = verdict.rules, verdict.need
-        if need.unattributed:
-            log = self.log.bind(plan=plan.name, target=plan.target)
-            log.warning("unattributed_use", in_use=need.unattributed, action=rules.action)
+        if need.unattributed or need.unknown_jobs:
+            self.log.bind(plan=plan.name, target=plan.target).warning(
+                "unattributed_use",
+                in_use=plan.in_use_instances,
+                unattributed=need.unattributed,
+                unknown_jobs=need.unknown_jobs,
+                assumed=need.assumed,
+                action=rules.action,
+            )
         if verdict.hold is not None:
-            survey.report(plan, verdict.hold, read.consumers)
+            survey.report(plan, verdict.hold, read.consumers, read.unknown)
             return
         offerings, bad = (
             read.offered
@@ -323,5 +338,14 @@ class Surveyor:
         )
         malformed = [f"{b.ref}: {b.reason}" for b in bad]
         survey.due.append(
-            Due(plan, rules, need, offerings, list(read.consumers), self.gateway, malformed)
+            Due(
+                plan,
+                rules,
+                need,
+                offerings,
+                list(read.consumers),
+                self.gateway,
+                malformed,
+                read.unknown,
+            )
         )

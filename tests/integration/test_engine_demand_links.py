@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.test_engine_support import Engine, by_name, kinds, make_config, policy
 from watcher.clock import ManualClock
 from watcher.notify.dedupe import Deduper
@@ -90,24 +92,87 @@ def test_a_job_whose_summary_names_no_plan_is_linked_by_describing_it(
     assert calls["DescribeTrainingJob"] == 0
 
 
-def test_a_running_job_that_cannot_be_described_makes_due_plans_errors_not_idle(
+def _denied(job: str) -> Faults:
+    """DescribeTrainingJob refused for `job` for good (AccessDenied: an IAM condition, say)."""
+    return Faults(scripted=[ScriptedFault("DescribeTrainingJob", "denied", plan=job, times=99)])
+
+
+def test_a_job_that_cannot_be_described_is_demand_for_every_plan_and_stops_none(
     make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
 ) -> None:
-    faults = Faults(scripted=[ScriptedFault("DescribeTrainingJob", "denied")])
-    sim = make_sim(settings=SimSettings(summary_plan_arn="never"), faults=faults)
+    sim = make_sim(settings=SimSettings(summary_plan_arn="never"), faults=_denied("mystery"))
     arn = _plan(sim, t0)
     _job(sim, t0, arn, plan="llm-a")
+    _plan(sim, t0, "llm-idle")
+    sim.add_job("mystery", plan="llm-a", max_runtime=timedelta(days=9))
+    engine = _engine(tmp_path, clock, require_demand=True, on_unattributed_use="notify")
+
+    cycles = [engine.cycle()[0]]
+    for _ in range(2):
+        clock.advance(minutes=5)
+        cycles.append(engine.cycle()[0])
+
+    # llm-a's own job needs a day more: bought, whatever the unknown job is.
+    assert by_name(cycles[0])["llm-a"].decision.kind.value == "extended"
+    for cycle in cycles:
+        # The refusal is permanent: every cycle decides from what is known. Nothing found runs
+        # on llm-idle, but the unknown job may: never no_demand.
+        idle = by_name(cycle)["llm-idle"].decision
+        assert idle.kind.value == "would_extend", idle.reason
+        assert "policy action is notify" in idle.reason
+        assert idle.unknown_jobs == 1
+        assert idle.reason.startswith(
+            "1 running job(s) could not be described (mystery: AccessDeniedException"
+        )
+    assert [p.duration_hours for p in sim.record.purchases] == [24]  # llm-a's, once
+    [told, *_] = engine.events("job_undescribed")
+    assert told["job"] == "mystery" and "AccessDenied" in told["error"]
+    assert len(engine.events("job_undescribed")) == 3  # once per cycle, not once per plan
+    told = {n.plan_name: n.summary for n in notices_for(cycles[0])}
+    assert "1 running training job(s) that could not be described" in told["llm-idle"]
+    registry, _, snapshot = build_registry(engine.counter, {})
+    snapshot.update(cycle)
+    labels = {"plan": "llm-idle", "target": "default"}
+    assert registry.get_sample_value("plan_watcher_plan_unknown_jobs", labels) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (_denied("mystery"), "AccessDenied"),
+        (  # a 200 whose body is not JSON: botocore reads an empty description
+            Faults(
+                scripted=[
+                    ScriptedFault(
+                        "DescribeTrainingJob",
+                        "lost",
+                        plan="mystery",
+                        times=99,
+                        ambiguous_mode="not_json",
+                    )
+                ]
+            ),
+            "Malformed",
+        ),
+    ],
+    ids=["denied", "malformed"],
+)
+def test_a_job_naming_its_plan_that_cannot_be_described_is_demand_for_that_plan_only(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, fault: Faults, error: str
+) -> None:
+    sim = make_sim(faults=fault)
+    _plan(sim, t0)
+    _plan(sim, t0, "llm-idle")
+    sim.add_job("mystery", plan="llm-a", max_runtime=timedelta(days=9))
     engine = _engine(tmp_path, clock, require_demand=True)
 
-    first, calls = engine.cycle()
+    first, _ = engine.cycle()
 
+    assert kinds(first) == {"llm-a": "extended", "llm-idle": "no_demand"}
     decision = by_name(first)["llm-a"].decision
-    assert decision.kind.value == "error"
-    assert "cannot tell which plan 1 running job(s) use" in decision.reason
-    assert calls["ExtendTrainingPlan"] == 0
-    clock.advance(minutes=5)
-    second, _ = engine.cycle()  # the job is described again, and the plan bought for
-    assert kinds(second)["llm-a"] == "extended"
+    assert decision.need_hours == 24  # min_duration: how long it runs is not known
+    assert decision.unknown_jobs == 1
+    assert f"; 1 running job(s) could not be described (mystery: {error}" in decision.reason
 
 
 def _unattributed(
@@ -176,3 +241,80 @@ def test_on_unattributed_use_propose_waits_for_approval_under_an_extend_policy(
     assert result.proposal is not None and result.proposal_created
     assert calls["ExtendTrainingPlan"] == 0
     assert [p.plan_name for p in engine.reconciler.journal.proposals()] == ["llm-a"]
+
+
+def _short_job(sim: Any, t0: datetime, instances: int, **extra: Any) -> None:
+    """A job on llm-a that ends 10 h before the plan: alone, it needs no extension."""
+    started = t0 - timedelta(days=1)
+    runtime = sim.plan_end("llm-a") - started - timedelta(hours=10)
+    sim.add_job(
+        "short",
+        plan="llm-a",
+        started_at=started,
+        max_runtime=runtime,
+        instance_count=instances,
+        **extra,
+    )
+
+
+def test_instances_in_use_beyond_the_jobs_found_keep_the_plan(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    _plan(sim, t0, unlisted_in_use=2)
+    _short_job(sim, t0, instances=2)
+    engine = _engine(tmp_path, clock, require_demand=True)
+
+    first, _ = engine.cycle()
+
+    result = by_name(first)["llm-a"]
+    assert [c.name for c in result.consumers] == ["short"]
+    assert result.decision.kind.value == "extended", result.decision.reason
+    assert result.decision.need_hours == 24  # min_duration
+    assert result.decision.unattributed == 2
+    assert (
+        "4 instances in use, 2 of them by the consumers found (job short: 2): 2 in use by no "
+        "consumer found; the plan is kept for min_duration (the consumers found alone: every "
+        "consumer finishes before the plan ends"
+    ) in result.decision.reason
+    [event] = engine.events("unattributed_use")
+    assert (event["in_use"], event["unattributed"], event["assumed"]) == (4, 2, True)
+    assert [p.duration_hours for p in sim.record.purchases] == [24]
+    told = [n.kind for n in Deduper().admit(first, notices_for(first))]
+    assert NoticeKind.UNATTRIBUTED_USE in told
+
+
+def test_instances_in_use_all_held_by_the_jobs_found_are_their_demand_only(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    _plan(sim, t0)
+    _short_job(sim, t0, instances=3)
+    engine = _engine(tmp_path, clock, require_demand=True)
+
+    first, calls = engine.cycle()
+
+    result = by_name(first)["llm-a"]
+    assert result.plan is not None and result.plan.in_use_instances == 3
+    assert result.decision.kind.value == "demand_covered", result.decision.reason
+    assert result.decision.unattributed == 0
+    assert calls["ExtendTrainingPlan"] == 0
+    assert engine.events("unattributed_use") == []
+
+
+def test_a_waiting_job_counted_in_use_by_aws_never_hides_use(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    # AWS does not say whether InUseInstanceCount counts a job waiting for capacity. Where it
+    # does, the waiting job's instances are in use by no consumer plan-watcher counts them for.
+    sim = make_sim(settings=SimSettings(in_use_counts_pending=True))
+    _plan(sim, t0)
+    _short_job(sim, t0, instances=2, waiting=True)
+    engine = _engine(tmp_path, clock, require_demand=True, on_unattributed_use="propose")
+
+    first, calls = engine.cycle()
+
+    result = by_name(first)["llm-a"]
+    assert result.decision.kind.value == "proposed", result.decision.reason
+    assert "not counting job short waiting for capacity: 2 in use by no consumer found" in (
+        result.decision.reason
+    )
+    assert calls["ExtendTrainingPlan"] == 0

@@ -23,6 +23,7 @@ from watcher.app import default_gateway
 from watcher.aws.calls import CallCounter
 from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
+from watcher.cli.explain import render
 from watcher.clock import ManualClock
 from watcher.config import Config
 from watcher.explain import NotFound, explain, explain_json
@@ -268,3 +269,29 @@ def test_explain_decides_as_the_next_cycle_will_after_settling_an_open_intent(
     after = Engine(config, clock, journal)
     cycle, _ = after.cycle()
     assert {r.plan_name: r.decision.kind.value for r in cycle.results}["llm-a"] == "extended"
+
+
+def test_explain_lists_a_job_that_could_not_be_described_and_sizes_the_need_with_it(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    denied = ScriptedFault("DescribeTrainingJob", "denied", plan="mystery", times=99)
+    sim = make_sim(faults=Faults(scripted=[denied]))
+    sim.add_plan("llm-a", ends_at=t0 + timedelta(hours=40), instance_count=4, tags={"team": "llm"})
+    sim.add_job("mystery", plan="llm-a", max_runtime=timedelta(days=9))
+    config = _config(tmp_path / "j.db")
+
+    found = explain(config, "llm-a", clock=clock)
+    data = explain_json(found, config)
+    found.journal.close()
+
+    assert data["decision"]["decision"] == "would_extend", data["decision"]["reason"]
+    assert data["consumers"] == []
+    [job] = data["unknown_jobs"]
+    assert job["name"] == "mystery" and job["names_this_plan"] is True
+    assert job["error"].startswith("AccessDeniedException: ")
+    assert data["need"]["hours"] == 24
+    assert data["need"]["reason"].startswith(
+        "1 instances in use, no consumer found; 1 running job(s) could not be described"
+    )
+    text = render(data)
+    assert "job mystery: could not be described (AccessDeniedException: " in text

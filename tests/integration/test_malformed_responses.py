@@ -258,16 +258,22 @@ def test_a_plan_without_a_start_time_is_decided_normally(
     assert set(kinds(cycle).values()) == {"extended"}
 
 
-def test_a_job_with_an_absurd_runtime_makes_its_plan_an_error(
+def test_a_job_with_an_absurd_runtime_keeps_its_plan_for_min_duration_only(
     engine: Engine, corruptor: Corruptor
 ) -> None:
-    """MaxRuntimeInSeconds far past AWS's 28-day limit is damage, not a reason to buy."""
+    """MaxRuntimeInSeconds far past AWS's 28-day limit is damage, not a reason to buy for
+    long; but the job named in the listing runs on the plan, so it is not let go either."""
     stopping = {"MaxRuntimeInSeconds": 10**15}
     corruptor.damage("DescribeTrainingJob", "", _set("StoppingCondition", stopping))
 
-    victim = _victim_after_cycle(engine)
+    cycle, calls = engine.cycle()
 
-    assert victim.kind.value == "error" and "MaxRuntimeInSeconds" in victim.reason
+    _others_extended(kinds(cycle))
+    victim = by_name(cycle)[VICTIM].decision
+    assert victim.kind.value == "extended" and victim.unknown_jobs == 1
+    assert victim.need_hours == 24  # min_duration, not the runtime the answer claims
+    assert "could not be described" in victim.reason and "MaxRuntimeInSeconds" in victim.reason
+    assert calls["ExtendTrainingPlan"] == 3
 
 
 def test_a_plan_in_a_currency_nobody_configured_buys_nothing(

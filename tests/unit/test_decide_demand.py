@@ -9,12 +9,15 @@ import pytest
 
 from watcher.decide import (
     Action,
+    Facts,
     Need,
     PolicyRules,
     UnattributedUse,
     acting_rules,
+    assess,
     assess_demand,
 )
+from watcher.decide.assess import Due
 from watcher.decide.demand import pushed_by_pauses
 from watcher.model import (
     Capacity,
@@ -25,6 +28,7 @@ from watcher.model import (
     Money,
     Plan,
     PlanStatus,
+    UnknownJob,
 )
 
 END = datetime(2025, 10, 1, 11, 30, tzinfo=UTC)
@@ -159,10 +163,94 @@ def test_instances_in_use_with_no_consumer_found_need_min_duration() -> None:
     assert result.reason.startswith("3 instances in use, no consumer found")
 
 
-def test_instances_in_use_beside_a_consumer_found_are_its_demand() -> None:
+def test_instances_in_use_the_consumers_found_account_for_are_their_demand() -> None:
     busy = replace(PLAN, in_use_instances=3)
-    result = assess_demand(busy, RULES, [job("a", END - timedelta(hours=5))], NOW)
+    early = replace(job("a", END - timedelta(hours=5)), instances=3)
+    result = assess_demand(busy, RULES, [early], NOW)
     assert isinstance(result, Decision) and result.kind is DecisionKind.DEMAND_COVERED
+    assert result.unattributed == 0
+
+
+def test_instances_in_use_beyond_the_consumers_found_keep_the_plan() -> None:
+    busy = replace(PLAN, in_use_instances=8)
+    early = replace(job("a", END - timedelta(hours=5)), instances=2)
+    other = replace(job("b", END - timedelta(hours=9)), instances=2)
+    result = need(assess_demand(busy, RULES, [early, other], NOW))
+    assert (result.duration_hours, result.unattributed, result.assumed) == (24, 4, True)
+    assert result.demand_end is None
+    assert result.reason.startswith(
+        "8 instances in use, 4 of them by the consumers found (job a: 2, job b: 2): 4 in use by "
+        "no consumer found; the plan is kept for min_duration (the consumers found alone: "
+        "every consumer finishes before the plan ends"
+    )
+
+
+def test_a_job_waiting_for_capacity_accounts_for_no_instance() -> None:
+    # AWS does not say whether InUseInstanceCount counts a job that waits: counting it could
+    # hide another consumer behind it, so it is never counted.
+    busy = replace(PLAN, in_use_instances=4)
+    waiting = replace(job("a", END - timedelta(hours=5)), instances=4, waiting=True)
+    result = need(assess_demand(busy, RULES, [waiting], NOW))
+    assert (result.unattributed, result.assumed) == (4, True)
+    assert "not counting job a waiting for capacity" in result.reason
+
+
+def test_use_beside_a_consumer_that_needs_more_is_reported_not_acted_on() -> None:
+    busy = replace(PLAN, in_use_instances=6)
+    late = replace(job("a", END + timedelta(hours=30)), instances=2)
+    result = need(assess_demand(busy, RULES, [late], NOW))
+    assert (result.duration_hours, result.unattributed, result.assumed) == (48, 4, False)
+    assert result.reason.endswith(
+        "; also 6 instances in use, 2 of them by the consumers found "
+        "(job a: 2): 4 in use by no consumer found"
+    )
+    rules = replace(RULES, on_unattributed_use=UnattributedUse.NOTIFY)
+    assert acting_rules(rules, result).action == "extend"
+
+
+def test_a_cluster_makes_instances_uncountable_and_the_need_unbounded() -> None:
+    busy = replace(PLAN, in_use_instances=8)
+    result = need(assess_demand(busy, RULES, [cluster("hp")], NOW))
+    assert (result.duration_hours, result.unattributed) == (336, 0)
+
+
+UNKNOWN = UnknownJob("mystery", "arn:job/mystery", "AccessDeniedException: not allowed")
+
+
+@pytest.mark.parametrize(
+    "consumers",
+    [[], [job("a", END - timedelta(hours=5))]],
+    ids=["otherwise no_demand", "otherwise demand_covered"],
+)
+def test_a_job_that_could_not_be_described_keeps_the_plan(consumers: list[Consumer]) -> None:
+    result = need(assess_demand(PLAN, RULES, consumers, NOW, [UNKNOWN]))
+    assert (result.duration_hours, result.unknown_jobs, result.assumed) == (24, 1, True)
+    assert result.reason.startswith(
+        "1 running job(s) could not be described (mystery: AccessDeniedException: not allowed) "
+        "and may run on this plan; the plan is kept for min_duration"
+    )
+
+
+def test_a_job_that_could_not_be_described_never_stops_an_extension() -> None:
+    late = job("a", END + timedelta(hours=30))
+    alone = need(assess_demand(PLAN, RULES, [late], NOW))
+    result = need(assess_demand(PLAN, RULES, [late], NOW, [UNKNOWN]))
+    assert (result.duration_hours, result.unknown_jobs, result.assumed) == (48, 1, False)
+    assert result.reason.startswith(alone.reason + "; also 1 running job(s) could not be")
+    assert need(assess_demand(PLAN, replace(RULES, require_demand=False), [], NOW, [UNKNOWN]))
+
+
+def test_assess_acts_on_a_job_that_could_not_be_described_as_on_unattributed_use_says() -> None:
+    # The facts a cycle gathers for a due plan carry the jobs it could not describe.
+    rules = replace(RULES, on_unattributed_use=UnattributedUse.PROPOSE)
+    facts = Facts(PLAN, rules, NOW, consumers=(), unknown=(UNKNOWN,))
+    verdict = assess(facts)
+    assert isinstance(verdict, Due), verdict
+    assert (verdict.need.duration_hours, verdict.need.unknown_jobs) == (24, 1)
+    assert verdict.rules.action == "propose"
+    assert verdict.hold is None
+    alone = assess(replace(facts, unknown=()))
+    assert isinstance(alone, Decision) and alone.kind is DecisionKind.NO_DEMAND
 
 
 @pytest.mark.parametrize(
@@ -180,9 +268,11 @@ def test_unattributed_demand_is_acted_on_with_the_more_cautious_action(
     action: Action, on_unattributed: UnattributedUse, acted: str
 ) -> None:
     rules = replace(RULES, action=action, on_unattributed_use=on_unattributed)
-    unattributed = Need(24, None, "3 instances in use, no consumer found", unattributed=3)
+    unattributed = Need(
+        24, None, "3 instances in use, no consumer found", unattributed=3, assumed=True
+    )
     assert acting_rules(rules, unattributed).action == acted
-    assert acting_rules(rules, replace(unattributed, unattributed=0)).action == action
+    assert acting_rules(rules, replace(unattributed, assumed=False)).action == action
 
 
 def _capacities(*spans: tuple[datetime, datetime, str]) -> Plan:

@@ -50,6 +50,8 @@ class JobSummary:
     created_at: datetime
     #: LastModifiedTime: AWS bumps it on every status change.
     modified_at: datetime | None = None
+    #: SecondaryStatus (`Pending`: waiting for capacity, holding no instances); None if absent.
+    secondary_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,20 @@ class JobFacts:
     start: datetime
     max_runtime: timedelta | None
     settled: bool = True
+    #: The instances the job runs on, as (instance type, count) pairs from its ResourceConfig
+    #: (`InstanceType`/`InstanceCount`, each of `InstanceGroups`, or the selected preference's
+    #: `SelectedInstanceType`/`SelectedInstanceCount`); a type is None where AWS gives none.
+    instances: tuple[tuple[str | None, int], ...] = ()
+
+    def instances_of(self, instance_type: str | None) -> int:
+        """How many of the job's instances are of `instance_type` (a plan's instances are of
+        one type); every instance whose type is not said, and all of them when the plan's
+        type is not known."""
+        return sum(
+            count
+            for kind, count in self.instances
+            if instance_type is None or kind is None or kind == instance_type
+        )
 
 
 @dataclass(frozen=True)
@@ -293,6 +309,7 @@ def parse_job_summary(item: Mapping[str, Any]) -> JobSummary:
         plan_arn=plan if isinstance(plan, str) and plan else None,
         created_at=utc(item.get("CreationTime"), ref, "CreationTime"),
         modified_at=_lenient_utc(item.get("LastModifiedTime")),
+        secondary_status=_text(item.get("SecondaryStatus")),
     )
 
 
@@ -317,7 +334,23 @@ def parse_job(item: Mapping[str, Any]) -> JobFacts:
         start=utc(started, ref, "TrainingStartTime"),
         max_runtime=timedelta(seconds=seconds) if seconds > 0 else None,
         settled=settled,
+        instances=_job_instances(resources if isinstance(resources, Mapping) else {}),
     )
+
+
+def _job_instances(resources: Mapping[str, Any]) -> tuple[tuple[str | None, int], ...]:
+    """What a job's ResourceConfig says it runs on (nothing for a job not placed yet)."""
+    if resources.get("InstancePreferences"):
+        selected = _int(resources.get("SelectedInstanceCount"))
+        if selected <= 0:
+            return ()
+        return ((_text(resources.get("SelectedInstanceType")), selected),)
+    groups = [g for g in _items(resources.get("InstanceGroups")) if isinstance(g, Mapping)]
+    if groups:
+        counts = [(_text(g.get("InstanceType")), _int(g.get("InstanceCount"))) for g in groups]
+        return tuple((kind, count) for kind, count in counts if count > 0)
+    count = _int(resources.get("InstanceCount"))
+    return ((_text(resources.get("InstanceType")), count),) if count > 0 else ()
 
 
 def _job_plans(resources: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:

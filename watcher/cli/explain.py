@@ -62,7 +62,11 @@ def render(data: dict[str, Any]) -> str:
     lines += _section(f"policy: {policy['name'] or 'none'}", _items(policy["why"] + skipped))
     when = f"deadline {decision['deadline']}, next action {data['next_action']}"
     lines += _section(f"decision: {decision['decision']}", _items([decision["reason"], when]))
-    lines += _section("consumers", _items([_consumer(c) for c in data["consumers"]]))
+    unknown = [
+        f"job {j['name']}: could not be described ({j['error']}); may run on this plan"
+        for j in data["unknown_jobs"]
+    ]
+    lines += _section("consumers", _items([_consumer(c) for c in data["consumers"]] + unknown))
     need = data["need"]
     if need is not None:
         hours = f"{need['hours']}h" if need["hours"] is not None else "nothing"

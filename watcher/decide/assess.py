@@ -37,7 +37,7 @@ def assess(facts: Facts) -> Decision | Due:
     if rules is None or facts.consumers is None:  # triage answers without rules; explicit
         why = "a due plan was decided without its consumers (a defect; please report it)"
         return Decision(plan.arn, DecisionKind.ERROR, why)
-    need = assess_demand(plan, rules, facts.consumers, facts.now)
+    need = assess_demand(plan, rules, facts.consumers, facts.now, facts.unknown)
     if isinstance(need, Decision):
         return need
     rules = acting_rules(rules, need)

@@ -62,6 +62,7 @@ def choose(
             chosen=chosen,
             rejected=tuple(rejected),
             unattributed=need.unattributed,
+            unknown_jobs=need.unknown_jobs,
         )
 
     if not acceptable:

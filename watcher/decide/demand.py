@@ -20,7 +20,7 @@ from watcher.decide.durations import (
 from watcher.decide.rules import Need, PolicyRules
 from watcher.decide.text import hours_text, iso, span
 from watcher.decide.windows import deadline_of
-from watcher.model import Consumer, ConsumerKind, Decision, DecisionKind, Plan
+from watcher.model import Consumer, ConsumerKind, Decision, DecisionKind, Plan, UnknownJob
 
 #: How long before a plan's end SageMaker takes its instances away from each kind of consumer.
 STOP_BEFORE_END = {
@@ -43,33 +43,110 @@ def latest_demand_end(consumers: Sequence[Consumer]) -> datetime | None:
 
 
 def assess_demand(
-    plan: Plan, rules: PolicyRules, consumers: Sequence[Consumer], now: datetime
+    plan: Plan,
+    rules: PolicyRules,
+    consumers: Sequence[Consumer],
+    now: datetime,
+    unknown: Sequence[UnknownJob] = (),
 ) -> Decision | Need:
     """no_demand, demand_covered, or the Need (in hours AWS sells) for a due plan.
 
     With `require_demand` false the plan is kept alive whatever its consumers do, so the need
     is always `max_duration` and demand never stops an extension. A job's end counts the time
     it waits between the plan's reserved capacities (`pushed_by_pauses`).
+
+    What plan-watcher cannot see can only add demand: instances the plan reports in use that
+    the consumers found do not account for (`unattributed_instances`), and running jobs that
+    could not be described (`unknown`), keep a plan the consumers found would let go for
+    `min_duration` (an `assumed` need, acted on as `on_unattributed_use` says); they never
+    stop an extension the consumers found need.
     """
     # Each consumer with its end before the waits were counted (paired, not looked up: the
     # same job may be listed twice).
     pairs = [(pushed_by_pauses(plan, c), c.demand_end) for c in consumers]
     consumers = [pushed for pushed, _ in pairs]
     demand_end = latest_demand_end(consumers)
-    unbounded = sorted(f"{c.kind.value} {c.name}" for c in consumers if c.demand_end is None)
 
     if not rules.require_demand:
         why = f"policy {rules.name} does not require demand, so it keeps the plan alive"
         return _size(plan, rules, demand_end, None, why, now)
-    if not consumers and plan.in_use_instances > 0:
-        # AWS says the plan's instances are busy but nothing found runs on it: something
-        # plan-watcher cannot see uses it. Never no_demand; keep it for min_duration.
-        why = (
-            f"{plan.in_use_instances} instances in use, no consumer found; the plan is kept "
-            f"for min_duration"
+    known = _known_demand(plan, rules, pairs, demand_end, now)
+    unseen = unattributed_instances(plan, consumers)
+    if not unseen and not unknown:
+        return known
+    if isinstance(known, Need):
+        notes = _unseen_notes(plan, consumers, unseen, unknown)
+        return replace(
+            known,
+            reason=f"{known.reason}; also {notes}",
+            unattributed=unseen,
+            unknown_jobs=len(unknown),
         )
-        need = _size(plan, rules, None, hours_up(rules.min_duration), why, now)
-        return replace(need, unattributed=plan.in_use_instances) if isinstance(need, Need) else need
+    if known.kind not in (DecisionKind.NO_DEMAND, DecisionKind.DEMAND_COVERED):
+        return known
+    # The consumers found need nothing more, but something plan-watcher cannot see may: never
+    # no_demand or demand_covered; keep the plan for min_duration.
+    notes = _unseen_notes(plan, consumers, unseen, unknown)
+    why = f"{notes}; the plan is kept for min_duration"
+    if consumers:
+        why += f" (the consumers found alone: {known.reason})"
+    need = _size(plan, rules, None, hours_up(rules.min_duration), why, now)
+    if not isinstance(need, Need):
+        return need
+    return replace(need, unattributed=unseen, unknown_jobs=len(unknown), assumed=True)
+
+
+def unattributed_instances(plan: Plan, consumers: Sequence[Consumer]) -> int:
+    """Instances the plan reports in use (`InUseInstanceCount`) beyond what the jobs found
+    account for. A job waiting for capacity is taken to hold none (AWS does not say whether
+    it counts them, so the count never hides other use behind them); a job whose size is not
+    known accounts for none. 0 while a cluster uses the plan: its instances are not counted,
+    and its demand has no end anyway."""
+    if any(c.kind is ConsumerKind.CLUSTER for c in consumers):
+        return 0
+    accounted = sum(c.instances for c in consumers if not c.waiting)
+    return max(0, plan.in_use_instances - accounted)
+
+
+def _unseen_notes(
+    plan: Plan, consumers: Sequence[Consumer], unseen: int, unknown: Sequence[UnknownJob]
+) -> str:
+    notes = []
+    if unseen and not consumers:
+        notes.append(f"{plan.in_use_instances} instances in use, no consumer found")
+    elif unseen:
+        holding = [c for c in consumers if not c.waiting]
+        accounted = sum(c.instances for c in holding)
+        listed = ", ".join(
+            sorted(f"{c.kind.value} {c.name}: {c.instances}" for c in holding if c.instances)
+        )
+        waiting = sorted(f"{c.kind.value} {c.name}" for c in consumers if c.waiting)
+        notes.append(
+            f"{plan.in_use_instances} instances in use, {accounted} of them by the consumers "
+            f"found"
+            + (f" ({listed})" if listed else "")
+            + (f", not counting {', '.join(waiting)} waiting for capacity" if waiting else "")
+            + f": {unseen} in use by no consumer found"
+        )
+    if unknown:
+        jobs = "; ".join(f"{j.name}: {j.error}" for j in sorted(unknown, key=lambda j: j.arn))
+        notes.append(
+            f"{len(unknown)} running job(s) could not be described ({jobs}) and may run on "
+            "this plan"
+        )
+    return "; ".join(notes)
+
+
+def _known_demand(
+    plan: Plan,
+    rules: PolicyRules,
+    pairs: Sequence[tuple[Consumer, datetime | None]],
+    demand_end: datetime | None,
+    now: datetime,
+) -> Decision | Need:
+    """What the consumers found need, on their own."""
+    consumers = [pushed for pushed, _ in pairs]
+    unbounded = sorted(f"{c.kind.value} {c.name}" for c in consumers if c.demand_end is None)
     if not consumers:
         return _verdict(
             plan,

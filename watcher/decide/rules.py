@@ -104,17 +104,21 @@ class Need:
     duration_hours: int
     demand_end: datetime | None
     reason: str
-    #: Instances the plan reports in use while no consumer of it was found (the need is then
-    #: min_duration, and the policy's `on_unattributed_use` may hold the purchase).
+    #: Instances the plan reports in use that no consumer found accounts for.
     unattributed: int = 0
+    #: Running jobs that could not be described and may run on the plan.
+    unknown_jobs: int = 0
+    #: The need rests only on that use or those jobs (the consumers found need nothing more):
+    #: it is min_duration, and the policy's `on_unattributed_use` may hold the purchase.
+    assumed: bool = False
 
 
 _CAUTION = {"extend": 0, "propose": 1, "notify": 2, "ignore": 3}
 
 
 def acting_rules(rules: PolicyRules, need: Need) -> PolicyRules:
-    """The rules to act on `need` with: for demand nobody could be found for, the more
-    cautious of the policy's action and its `on_unattributed_use`."""
-    if not need.unattributed or _CAUTION[rules.on_unattributed_use] <= _CAUTION[rules.action]:
+    """The rules to act on `need` with: for a need that rests on use nobody could be found
+    for, the more cautious of the policy's action and its `on_unattributed_use`."""
+    if not need.assumed or _CAUTION[rules.on_unattributed_use] <= _CAUTION[rules.action]:
         return rules
     return replace(rules, action=Action(rules.on_unattributed_use))

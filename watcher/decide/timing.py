@@ -34,4 +34,6 @@ def wait_for_window(plan: Plan, rules: PolicyRules, need: Need, now: datetime) -
         next_action=waiting.until,
         need_hours=need.duration_hours,
         window_hold=True,
+        unattributed=need.unattributed,
+        unknown_jobs=need.unknown_jobs,
     )

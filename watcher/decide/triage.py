@@ -21,7 +21,7 @@ from watcher.decide.windows import (
     past_deadline_reason,
     window_start,
 )
-from watcher.model import Consumer, Decision, DecisionKind, Extension, Plan
+from watcher.model import Consumer, Decision, DecisionKind, Extension, Plan, UnknownJob
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Facts:
     history: tuple[Extension, ...] = ()
     open_intent: bool | str = False
     consumers: tuple[Consumer, ...] | None = None
+    #: Running jobs that could not be described and may run on the plan (due plans only).
+    unknown: tuple[UnknownJob, ...] = ()
 
 
 @dataclass(frozen=True)

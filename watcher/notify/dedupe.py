@@ -47,7 +47,8 @@ class Deduper:
                 kind = result.decision.kind
                 if kind not in _CONDITION_DECISIONS and kind is not DecisionKind.ERROR:
                     self._told.pop(result.plan_arn, None)
-                if not result.decision.unattributed and kind is not DecisionKind.ERROR:
+                unseen = result.decision.unattributed or result.decision.unknown_jobs
+                if not unseen and kind is not DecisionKind.ERROR:
                     self._flags.pop((result.plan_arn, NoticeKind.UNATTRIBUTED_USE), None)
             admitted: list[Notice] = []
             for notice in notices:

@@ -195,10 +195,20 @@ def _plan_notices(cycle: CycleResult, result: PlanResult) -> list[Notice]:
     decision = result.decision
     plan_end = result.plan.end_time if result.plan is not None else None
     who = f"{result.plan_name} ({result.target})"
-    if decision.unattributed:
+    if decision.unattributed or decision.unknown_jobs:
+        unseen = []
+        if decision.unattributed:
+            unseen.append(
+                f"has {decision.unattributed} instances in use that no training job or cluster "
+                "found accounts for"
+            )
+        if decision.unknown_jobs:
+            unseen.append(
+                f"may be used by {decision.unknown_jobs} running training job(s) that could not "
+                "be described (check DescribeTrainingJob's permission)"
+            )
         summary = (
-            f"{who} has {decision.unattributed} instances in use but no training job or "
-            f"cluster using it was found; it is treated as busy (decision "
+            f"{who} {' and '.join(unseen)}; it is treated as busy (decision "
             f"{decision.kind.value}). Find what runs on it: {decision.reason}"
         )
         out.append(_about(cycle, result, NoticeKind.UNATTRIBUTED_USE, summary))

@@ -302,11 +302,16 @@ class SnapshotCollector(Collector):
         del consumers
         unattributed = gauge(
             "plan_unattributed_instances",
-            "Instances in use on a due plan while no job or cluster using it was found.",
+            "Instances in use on a due plan that no job or cluster found accounts for.",
+        )
+        unknown = gauge(
+            "plan_unknown_jobs",
+            "Running jobs that could not be described and may run on the due plan.",
         )
         for result, _, labels in rows:
             unattributed.add_metric(labels, result.decision.unattributed)
-        yield unattributed
+            unknown.add_metric(labels, len(result.unknown_jobs))
+        yield from (unattributed, unknown)
 
     def _budget_families(self, cycle: CycleResult) -> Iterator[Metric]:
         spent = GaugeMetricFamily(

@@ -145,8 +145,8 @@ def _preference_resources(job: SimJob) -> dict[str, Any]:
 
 
 def _secondary(job: SimJob) -> str:
-    if job.resume_at is not None:
-        return "Pending"  # back in the queue between two reserved capacities
+    if job.pending:
+        return "Pending"  # waiting for capacity, or back in the queue between two capacities
     return {"InProgress": "Training", "Completed": "Completed", "Failed": "Failed"}.get(
         job.status, job.status
     )

@@ -25,11 +25,16 @@ def plan_arn(account: str, region: str, name: str) -> str:
 
 def _usage(world: World) -> dict[str, int]:
     """Instances in use per plan ARN, from one pass over jobs and clusters (a list page
-    reports many plans; walking every job per plan made big worlds slow to list)."""
+    reports many plans; walking every job per plan made big worlds slow to list). Jobs are
+    counted as they were `in_use_lag` ago; a waiting job only with `in_use_counts_pending`."""
+    settings = world.settings
+    at = world.clock.now() - settings.in_use_lag
     used: dict[str, int] = {p.arn: p.unlisted_in_use for p in world.plans.values()}
     for job in world.jobs.values():
-        if job.plan_arn and job.status == "InProgress" and job.resume_at is None:
-            used[job.plan_arn] = used.get(job.plan_arn, 0) + job.instance_count
+        ran = job.start <= at and (job.end_time is None or job.end_time > at)
+        if not job.plan_arn or not ran or (job.pending and not settings.in_use_counts_pending):
+            continue
+        used[job.plan_arn] = used.get(job.plan_arn, 0) + job.instance_count
     for cluster in world.clusters.values():
         if cluster.deleted:
             continue

@@ -56,7 +56,8 @@ class OperationFaults:
 
 @dataclass
 class ScriptedFault:
-    """Inject `fault` on the next `times` calls of `operation` (for `plan`, if given)."""
+    """Inject `fault` on the next `times` calls of `operation` (for `plan`, if given: a plan's
+    name, or for DescribeTrainingJob a job's)."""
 
     operation: str
     fault: FaultKind

@@ -50,7 +50,10 @@ _ENTRY_KEYS: dict[str, tuple[set[str], set[str]]] = {
             "ultraserver_count",
         },
     ),
-    "jobs": ({"name", "max_runtime"}, {"plan", "started", "account", "region", "instance_count"}),
+    "jobs": (
+        {"name", "max_runtime"},
+        {"plan", "started", "account", "region", "instance_count", "waiting"},
+    ),
     "clusters": ({"name", "groups"}, {"delete_in", "account", "region"}),
     "groups": ({"name"}, {"plan", "count"}),
 }
@@ -159,6 +162,7 @@ class Scenario:
             account=str(job.get("account", DEFAULT_ACCOUNT)),
             region=job.get("region", DEFAULT_REGION),
             instance_count=int(job.get("instance_count", 1)),
+            waiting=bool(job.get("waiting", False)),
         )
 
     def _seed_cluster(

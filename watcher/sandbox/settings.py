@@ -35,6 +35,13 @@ class SimSettings:
     # capacities counts toward its MaxRuntimeInSeconds (AWS documents only that it does not
     # count toward MaxPendingTimeInSeconds).
     pending_counts_toward_runtime: bool = False
+    # Whether a plan's InUseInstanceCount counts the instances of a job that waits (back in
+    # Pending between two reserved capacities, or seeded `waiting` for capacity). AWS does not
+    # say; by default it does not.
+    in_use_counts_pending: bool = False
+    # How far InUseInstanceCount lags behind the jobs: it counts the jobs that ran this long
+    # ago (AWS documents no consistency bound; by default none).
+    in_use_lag: timedelta = timedelta(0)
     # When consumers lose their capacity, before the end of the reserved capacity.
     job_cutoff: timedelta = timedelta(minutes=30)
     cluster_cutoff: timedelta = timedelta(hours=1)

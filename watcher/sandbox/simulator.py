@@ -171,6 +171,8 @@ class Simulator:
             or params.get("TrainingPlanArn")
             or params.get("TrainingPlanArnEquals")
             or params.get("ResourceArn")
+            # A fault scripted for DescribeTrainingJob names the job instead.
+            or params.get("TrainingJobName")
         )
         if ref is None and operation == "ExtendTrainingPlan":
             offering = self.world.offerings.get(str(params.get("TrainingPlanExtensionOfferingId")))
@@ -257,11 +259,13 @@ class Simulator:
         status: str = "InProgress",
         preferences: Iterable[tuple[str, str]] = (),
         nothing_selected: bool = False,
+        waiting: bool = False,
     ) -> str:
         """Seed a training job; `plan` is a plan name or ARN (or None). With `preferences`
         ((instance type, plan name or ARN), as `InstancePreferences`) and no `plan`, the job
         names no plan at job level and runs on its first preference's plan, or, with
-        `nothing_selected`, has not been placed yet."""
+        `nothing_selected`, has not been placed yet. A `waiting` job waits for capacity on its
+        plan (`SecondaryStatus` `Pending`, no instances held) until its runtime is over."""
         placed = [(kind, self._seeded_plan_arn(ref, account, region)) for kind, ref in preferences]
         chosen = placed[0] if placed and not nothing_selected else None
         plan_arn = self._seeded_plan_arn(plan, account, region) if plan else None
@@ -281,6 +285,7 @@ class Simulator:
             status=status,
             preferences=[(kind, str(arn)) for kind, arn in placed],
             selected_type=chosen[0] if chosen else None,
+            waiting=waiting,
         )
         if status != "InProgress":
             job.end_time = start

@@ -66,6 +66,14 @@ class SimJob:
     paused_at: datetime | None = None
     resume_at: datetime | None = None
     paused_for: timedelta = timedelta(0)
+    # Seeded waiting for capacity (SecondaryStatus Pending): it holds no instances, and runs
+    # out its time without ever being placed.
+    waiting: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Waiting, or back in Pending between two reserved capacities."""
+        return self.waiting or self.resume_at is not None
 
     @property
     def runtime_end(self) -> datetime:
@@ -210,6 +218,8 @@ class World:
                     offer(job.runtime_end, _complete(job))
                 continue
             offer(job.runtime_end, _complete(job))
+            if job.waiting:
+                continue  # holds no capacity to lose
             cut = self._cutoff(job.plan_arn, job.start, s.job_cutoff)
             if cut is not None:
                 offer(cut, _interrupt_job(self, job))
