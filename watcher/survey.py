@@ -195,10 +195,10 @@ class Surveyor:
                 for plan in plans:
                     if not inventory.ready(plan, self._tags):
                         looks.append(pool.submit(look, plan))
+                        started.append(looks[-1])  # waited for even if a later page fails
                     elif (found := look(plan)) is not None:
                         due.append(reads(found))
             listing.result()  # the listing's own failure, if it was not AWS's
-            started.extend(looks)
             due.extend(reads(found) for f in looks if (found := f.result()) is not None)
             for found, history, demand in due:
                 try:

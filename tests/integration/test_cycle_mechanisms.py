@@ -204,3 +204,42 @@ def test_decision_lines_are_built_only_when_the_level_writes_them(
     engine.reconciler.log = structlog.wrap_logger(engine.logger, processors=[])
     engine.cycle()
     assert built == ["far"]
+
+
+def test_a_listing_that_fails_after_its_first_page_leaves_no_first_look_running(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan of the first page whose first look needs AWS (nothing of it is cached yet) is
+    looked at in a worker; the cycle returns only once that look is over, even when a later
+    page fails, so nothing of the cycle is still reading (or settling) after it."""
+    from watcher.aws.errors import AwsError, ErrorKind
+
+    sim.add_plan("known", ends_at=t0 + timedelta(days=20))
+    engine = Engine(make_config(tmp_path / "j.db", mode="dry-run"), clock, tmp_path / "j.db")
+    engine.cycle()  # `known` is cached; `new`, added now, is not
+    sim.add_plan("new", ends_at=t0 + timedelta(days=21))
+    plan_pages, history = SageMakerGateway.plan_pages, SageMakerGateway.extension_history
+    returned = threading.Event()
+    reading: list[str] = []
+
+    def failing_after_one_page(self: SageMakerGateway) -> Any:
+        yield from plan_pages(self)
+        raise AwsError(ErrorKind.THROTTLED, "ListTrainingPlans", "ThrottlingException", "slow")
+
+    def slow_history(self: SageMakerGateway, arn: str) -> Any:
+        reading.append(arn)
+        returned.wait(timeout=1)  # long past the failed listing, if the cycle does not wait
+        reading.remove(arn)
+        return history(self, arn)
+
+    monkeypatch.setattr(SageMakerGateway, "plan_pages", failing_after_one_page)
+    monkeypatch.setattr(SageMakerGateway, "extension_history", slow_history)
+    clock.advance(minutes=5)
+    try:
+        cycle, _ = engine.cycle()
+        still_reading = list(reading)
+    finally:
+        returned.set()
+        engine.reconciler.close()
+    assert cycle.target_up == {"default": False}
+    assert still_reading == []
