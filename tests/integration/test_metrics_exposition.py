@@ -4,12 +4,14 @@ without holding every sample and line of a large estate at once."""
 
 from __future__ import annotations
 
+import http.client
 import tracemalloc
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -88,3 +90,28 @@ class _Source:
 
     def status(self) -> dict[str, Any]:
         return {}
+
+
+class _Failing:
+    def collect(self) -> Any:
+        raise RuntimeError("a collector failed")
+        yield
+
+
+def test_a_scrape_whose_rendering_fails_is_a_failed_scrape_not_a_short_one() -> None:
+    """As with prometheus_client's own handler, a collector that fails makes the scrape fail
+    (Prometheus sets `up` to 0): the families already written (300 plans' worth, well past
+    the first chunk) must not read as a whole, valid exposition with the rest missing."""
+    registry = _registry(300)
+    registry.register(_Failing())  # type: ignore[arg-type]
+    server = EndpointServer("127.0.0.1", 0, registry, _Source())
+    server.start()
+    url = f"http://{server.address[0]}:{server.address[1]}/metrics"
+    try:
+        with (
+            pytest.raises((OSError, http.client.HTTPException)),
+            urllib.request.urlopen(url, timeout=20) as response,
+        ):
+            response.read()
+    finally:
+        server.stop()

@@ -6,7 +6,10 @@ open connections, a fixed pool of workers, disconnects as one debug log line.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol, cast
@@ -19,6 +22,8 @@ from watcher.observe.http_server import GuardedHTTPServer, PrereadHandler
 
 #: Bytes gathered before a streamed body is written to the socket.
 STREAM_CHUNK = 64 * 1024
+#: SO_LINGER on, zero seconds: closing the socket resets the connection.
+_RESET = struct.pack("ii", 1, 0)
 
 
 class HealthSource(Protocol):
@@ -94,19 +99,30 @@ def _handler(registry: CollectorRegistry, source: HealthSource) -> type[BaseHTTP
             self.wfile.write(body)
 
         def _stream(self, code: int, content_type: str, chunks: Iterable[bytes]) -> None:
-            """A body written as it is made; its end is the connection's close (HTTP/1.0)."""
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.end_headers()
-            buffered: list[bytes] = []
-            size = 0
-            for chunk in chunks:
-                buffered.append(chunk)
-                size += len(chunk)
-                if size >= STREAM_CHUNK:
-                    self.wfile.write(b"".join(buffered))
-                    buffered, size = [], 0
-            self.wfile.write(b"".join(buffered))
+            """A body written as it is made; its end is the connection's close (HTTP/1.0).
+
+            The status goes out before the body is complete, so a body that cannot be
+            completed ends the connection with a reset rather than a close: the client sees
+            an error, as it would from a server that rendered first, never a short body that
+            reads as a whole one (Prometheus would take a shortened exposition as a good
+            scrape, with series missing)."""
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.end_headers()
+                buffered: list[bytes] = []
+                size = 0
+                for chunk in chunks:
+                    buffered.append(chunk)
+                    size += len(chunk)
+                    if size >= STREAM_CHUNK:
+                        self.wfile.write(b"".join(buffered))
+                        buffered, size = [], 0
+                self.wfile.write(b"".join(buffered))
+            except Exception:
+                with contextlib.suppress(OSError):
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+                raise
 
         def log_message(self, format: str, *args: Any) -> None:
             # Scrapes every 15 s would drown the JSON log; requests are not logged.
