@@ -184,7 +184,7 @@ class Surveyor:
             while (page := pages.get()) is not None:
                 if isinstance(page, AwsError):
                     wait(started)
-                    return Survey(target=name, error=f"{page.kind.value}: {page}")
+                    return self._unlisted(f"{page.kind.value}: {page}")
                 plans, malformed = page
                 for bad in malformed:
                     reason = f"unreadable plan: {bad.reason}"
@@ -210,6 +210,20 @@ class Surveyor:
         finally:
             wait(started)  # nothing of this target's is left running when it returns
         return survey
+
+    def _unlisted(self, error: str) -> Survey:
+        """A target whose plans could not be listed. What they spent, under any policy that
+        may match them, is unknown: every budget covering such a policy admits nothing this
+        cycle, as for one plan's unreadable history (budgets span targets; counted as zero,
+        this target's purchases would leave room that is not there)."""
+        name = self.gateway.target.name
+        why = f"they could not be listed ({error})"
+        unknown = [
+            CoveredExtensions(f"the plans of target {name}", policy.name, (), why)
+            for policy in self.config.policies
+            if not policy.match.targets or name in policy.match.targets
+        ]
+        return Survey(target=name, covered=unknown, error=error)
 
     def _list(self, pages: queue.SimpleQueue[_Page | AwsError | None]) -> None:
         """Hand the target's plans over a page at a time; then None, even on a failure."""

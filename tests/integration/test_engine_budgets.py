@@ -8,10 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.integration.test_engine_support import (
     DAY_FEE_4,
+    REGION,
     Engine,
     by_name,
     client,
@@ -20,9 +22,14 @@ from tests.integration.test_engine_support import (
     make_config,
     policy,
 )
+from watcher.aws.errors import AwsError, ErrorKind
+from watcher.aws.sagemaker import SageMakerGateway
+from watcher.aws.session import TargetSpec
 from watcher.clock import ManualClock
 from watcher.journal.records import Intent, IntentState
+from watcher.journal.sqlite import SqliteJournal
 from watcher.model import Money
+from watcher.reconcile import Reconciler
 
 FEE = Decimal(DAY_FEE_4)  # one day of a 4-instance plan, what each due plan here needs
 GHOST = Decimal("1000.00")  # a purchase the journal holds and AWS does not show yet
@@ -141,3 +148,44 @@ def test_budget_for_other_policies_does_not_limit_this_plan(
 
     assert kinds(cycle) == {"cv-a": "over_budget", "llm-a": "extended"}
     assert calls["ExtendTrainingPlan"] == 1
+
+
+def test_a_target_that_cannot_be_listed_leaves_the_budgets_it_shares_unknown(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget spans targets. While one of them cannot be listed, neither AWS's record of its
+    plans' extensions nor the journal's purchases for them can be placed under a policy, so
+    what the budget has spent is unknown and it admits nothing (as for one plan's unreadable
+    history): a throttled listing in one account must not let another spend past the limit."""
+    _due(sim, "east-due", t0 + timedelta(hours=40), t0)
+    west = str(sim.add_plan("west-spent", ends_at=t0 + timedelta(days=9), region="us-west-2"))
+    journal_path = tmp_path / "j.db"
+    targets = [{"name": "east", "region": REGION}, {"name": "west", "region": "us-west-2"}]
+    budgets = [{"name": "ml", "limit": f"{FEE + GHOST - 1} USD", "window": "calendar-month"}]
+    config = make_config(journal_path, budgets=budgets, targets=targets)
+    journal = SqliteJournal(journal_path)
+    spent = Intent(west, t0 + timedelta(days=8), "tpeo-west", "west", Money(GHOST, "USD"), 24, t0)
+    assert journal.open_intent(spent)
+    journal.close_intent(spent, IntentState.BOUGHT, "bought", t0)
+    gateways = {
+        t.name: SageMakerGateway(TargetSpec(t.name, t.region), boto3.Session(region_name=t.region))
+        for t in config.targets
+    }
+    reconciler = Reconciler(config, clock, journal, gateways)
+    plan_pages = SageMakerGateway.plan_pages
+
+    def west_throttled(self: SageMakerGateway) -> Any:
+        if self.target.name == "west":
+            raise AwsError(ErrorKind.THROTTLED, "ListTrainingPlans", "ThrottlingException", "slow")
+        return plan_pages(self)
+
+    monkeypatch.setattr(SageMakerGateway, "plan_pages", west_throttled)
+    try:
+        cycle = reconciler.run_cycle()
+    finally:
+        reconciler.close()
+    assert cycle.target_up == {"east": True, "west": False}
+    [budget] = cycle.budgets
+    assert budget.problem is not None and "west" in budget.problem
+    assert kinds(cycle)["east-due"] == "over_budget"
+    assert sim.record.purchases == []
