@@ -174,12 +174,10 @@ def _needed(sm: Any) -> dict[str, tuple[Any, int]]:
     for plan in PLANS:
         end = sm.describe_training_plan(TrainingPlanName=plan)["EndTime"]
         job = sm.describe_training_job(TrainingJobName=f"run-{plan}")
-        # SageMaker stops a job 30 minutes before its plan ends, so the plan must outlast the
-        # job by that much (the count is off by one when the test runs in that half hour).
-        demand_end = job["TrainingStartTime"] + timedelta(
-            seconds=job["StoppingCondition"]["MaxRuntimeInSeconds"], minutes=30
+        job_end = job["TrainingStartTime"] + timedelta(
+            seconds=job["StoppingCondition"]["MaxRuntimeInSeconds"]
         )
-        needed_until = demand_end + timedelta(minutes=30)
+        needed_until = job_end + timedelta(minutes=30)
         needed[plan] = (end, math.ceil((needed_until - end) / timedelta(days=1)))
     return needed
 
