@@ -112,7 +112,8 @@ def explain(
     if plan is not None:
         tags = dict(result.tags) or gateway.tags(plan.arn)
         policy = config.policy_for(plan.name, tags, plan.target)
-        rules = rules_for(policy, config.poll.interval + config.poll.jitter)
+        poll = config.poll.interval + config.poll.jitter
+        rules = rules_for(policy, poll, config.safety.retry_backoff)
         try:
             history, unreadable = gateway.extension_history(plan.arn)
             if unreadable:
@@ -328,7 +329,7 @@ def _windows(found: Explanation, plan: Plan | None) -> dict[str, Any] | None:
         "windows": describe(windows),
         "open_now": is_open(windows, now),
         "next_opening": json_time(next_opening(windows, now)),
-        "last_safe_cycle": json_time(last_safe_cycle(deadline, rules.poll)),
+        "last_safe_cycle": json_time(last_safe_cycle(deadline, rules.poll, rules.retry_backoff)),
         "poll": format_duration(rules.poll),
     }
 

@@ -297,15 +297,16 @@ class Surveyor:
             return None
         if policy.name not in self._rules:
             poll = self.config.poll.interval + self.config.poll.jitter
-            self._rules[policy.name] = rules_for(policy, poll)
+            retry = self.config.safety.retry_backoff
+            self._rules[policy.name] = rules_for(policy, poll, retry)
         return self._rules[policy.name]
 
     def _read_ahead(self, facts: Facts, inventory: Inventory) -> _Ahead:
-        """A due plan's consumers, and the offerings for what they need if it can buy now."""
+        """A due plan's consumers, and the offerings for what they need if it needs any."""
         found, unknown = inventory.demand(facts.plan)
         consumers = tuple(found)
         verdict = assess(replace(facts, consumers=consumers, unknown=unknown))
-        if isinstance(verdict, Decision) or verdict.hold is not None:
+        if isinstance(verdict, Decision):
             return _Ahead(consumers, unknown)
         hours = verdict.need.duration_hours
         offered = self.gateway.search_extension_offerings(facts.plan.arn, hours)
@@ -342,9 +343,6 @@ class Surveyor:
                 assumed=need.assumed,
                 action=rules.action,
             )
-        if verdict.hold is not None:
-            survey.report(plan, verdict.hold, read.consumers, read.unknown)
-            return
         offerings, bad = (
             read.offered
             if read.hours == need.duration_hours

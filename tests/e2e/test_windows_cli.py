@@ -95,7 +95,7 @@ def test_a_window_delays_the_purchase_and_the_deadline_overrides_it(
     assert _extensions(sm, arn) == []
 
     # The same window, with the deadline ten minutes away and a 15-minute poll: the next
-    # cycle may come after the deadline, so this one is the last safe cycle and it buys.
+    # cycle may come after the deadline, so this one is past the last safe cycle and buys.
     left = int((end - datetime.now(UTC)).total_seconds() // 60)
     margin = left - 10
     urgent = {
@@ -106,5 +106,5 @@ def test_a_window_delays_the_purchase_and_the_deadline_overrides_it(
     bought = _once(_config(tmp_path, urgent, {"interval": "15m", "jitter": "0s"}), env)
     assert bought["decision"] == "extended", bought["reason"]
     assert "outside the policy's purchase windows" in bought["reason"]
-    assert "this is the last safe cycle before the deadline" in bought["reason"]
+    assert "but this is past the last safe cycle" in bought["reason"]
     assert len(_extensions(sm, arn)) == 1

@@ -1,6 +1,6 @@
 """A plan decided the way a cycle decides it, for tests that hold every input: `assess` over
 the gathered facts (phase 1), then `choose` over the offerings (phase 2) for a plan that
-comes out due and is not waiting for a purchase window."""
+comes out due (a purchase window holds only the purchase: `choose` says so)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,4 @@ def decided(
     verdict = assess(Facts(plan, rules, now, tuple(extensions), open_intent, tuple(consumers)))
     if isinstance(verdict, Decision):
         return verdict
-    if verdict.hold is not None:
-        return verdict.hold
     return choose(plan, verdict.rules, verdict.need, offerings, budgets, now, mode)

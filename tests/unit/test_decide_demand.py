@@ -248,7 +248,6 @@ def test_assess_acts_on_a_job_that_could_not_be_described_as_on_unattributed_use
     assert isinstance(verdict, Due), verdict
     assert (verdict.need.duration_hours, verdict.need.unknown_jobs) == (24, 1)
     assert verdict.rules.action == "propose"
-    assert verdict.hold is None
     alone = assess(replace(facts, unknown=()))
     assert isinstance(alone, Decision) and alone.kind is DecisionKind.NO_DEMAND
 

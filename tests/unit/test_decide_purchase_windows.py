@@ -1,6 +1,7 @@
 """Preferred purchase windows in the pure core: when a window is open, when the next opens
-(across time zones and daylight-saving jumps), and whether a due plan waits for one or is
-bought at the last safe cycle because waiting would pass its deadline."""
+(across time zones and daylight-saving jumps), and whether a due plan's purchase waits for one
+or is made at the last safe cycle because waiting would pass its deadline (leaving room for a
+retry); a window holds only the purchase, never the search, budgets, limits or proposal."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 
 from tests.unit.core_path import decided
 from tests.unit.strategies import instants
-from watcher.decide import PolicyRules
+from watcher.decide import BudgetState, PolicyRules
+from watcher.decide.backoff import retry_at
 from watcher.decide.purchase_windows import (
     PurchaseWindow,
     hold,
@@ -34,6 +36,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 WEEKDAYS = frozenset(range(5))
 OFFICE = PurchaseWindow(WEEKDAYS, time(9), time(17), BERLIN, "mon-fri 09:00-17:00 Europe/Berlin")
 POLL = timedelta(minutes=5, seconds=30)
+RETRY = timedelta(minutes=15)  # safety.retry_backoff's default
 
 
 def utc(*args: int) -> datetime:
@@ -69,30 +72,48 @@ def test_an_opening_hour_skipped_by_daylight_saving_opens_after_the_jump() -> No
 def test_a_due_plan_waits_for_a_window_that_opens_before_the_last_safe_cycle() -> None:
     now = utc(2026, 3, 27, 17, 0)  # Friday evening
     deadline = utc(2026, 3, 31, 9, 30)
-    waiting = hold([OFFICE], now, deadline, POLL)
+    waiting = hold([OFFICE], now, deadline, POLL, RETRY)
     assert waiting is not None and waiting.until == utc(2026, 3, 30, 7, 0)
     assert "waits until the next one opens at 2026-03-30T07:00:00Z" in waiting.reason
-    # The poll's seconds count: 09:30:00 less 5m 30s is the 09:24:30 named.
-    assert "last safe cycle 2026-03-31T09:24:30Z (deadline 2026-03-31T09:30:00Z - one poll " in (
-        waiting.reason
-    )
-    assert "one poll 5m 30s)" in waiting.reason
+    # The poll's seconds count: 09:30:00 less three polls of 5m 30s and 15m is 08:58:30.
+    assert (
+        "the last safe cycle 2026-03-31T08:58:30Z (deadline 2026-03-31T09:30:00Z - three polls "
+        "of 5m 30s - retry_backoff 15m, room for a retry)"
+    ) in waiting.reason
 
 
 def test_a_window_after_the_last_safe_cycle_is_not_waited_for() -> None:
     now = utc(2026, 3, 27, 17, 0)
-    # The next opening is Monday 07:00 UTC; the deadline is one poll minus a second after it.
-    deadline = utc(2026, 3, 30, 7, 0) + POLL - timedelta(seconds=1)
-    waiting = hold([OFFICE], now, deadline, POLL)
-    assert waiting is not None and waiting.until == last_safe_cycle(deadline, POLL)
-    assert waiting.until < utc(2026, 3, 30, 7, 0)
-    assert "buys outside the windows rather than miss the deadline" in waiting.reason
+    # The next opening is Monday 07:00 UTC; the last safe cycle a second before it.
+    room = 3 * POLL + RETRY
+    deadline = utc(2026, 3, 30, 7, 0) + room - timedelta(seconds=1)
+    waiting = hold([OFFICE], now, deadline, POLL, RETRY)
+    assert waiting is not None and waiting.until == last_safe_cycle(deadline, POLL, RETRY)
+    assert waiting.until == utc(2026, 3, 30, 6, 59, 59)
+    assert "is made outside the windows rather than miss the deadline" in waiting.reason
     # At the last safe cycle (and after it) nothing waits any more.
-    assert hold([OFFICE], waiting.until, deadline, POLL) is None
-    assert hold([OFFICE], deadline - timedelta(seconds=1), deadline, POLL) is None
-    # With the deadline one poll after the opening, the window is just in time.
-    just = hold([OFFICE], now, utc(2026, 3, 30, 7, 0) + POLL, POLL)
+    assert hold([OFFICE], waiting.until, deadline, POLL, RETRY) is None
+    assert hold([OFFICE], deadline - timedelta(seconds=1), deadline, POLL, RETRY) is None
+    # With the last safe cycle at the opening, the window is just in time.
+    just = hold([OFFICE], now, utc(2026, 3, 30, 7, 0) + room, POLL, RETRY)
     assert just is not None and just.until == utc(2026, 3, 30, 7, 0)
+
+
+@given(
+    poll_seconds=st.integers(1, 2 * 3600),
+    retry_seconds=st.integers(60, 14 * 24 * 3600),
+    late=st.floats(0, 1, exclude_max=True),
+    failures=st.integers(1, 30),
+)
+def test_a_purchase_failing_at_the_last_safe_cycle_is_retried_before_the_deadline(
+    poll_seconds: int, retry_seconds: int, late: float, failures: int
+) -> None:
+    # The first cycle from the last safe cycle on comes within one poll; its purchase fails;
+    # the retry waits its backoff, and the cycle after comes within one more poll.
+    poll, retry = timedelta(seconds=poll_seconds), timedelta(seconds=retry_seconds)
+    deadline = utc(2026, 3, 31, 9, 30)
+    failed_at = last_safe_cycle(deadline, poll, retry) + poll * late
+    assert retry_at(retry, failures, failed_at, deadline) + poll < deadline
 
 
 WINDOWS = st.lists(
@@ -120,22 +141,24 @@ WINDOWS = st.lists(
     now=instants(),
     ahead=st.integers(0, 14 * 24 * 60),
     poll_minutes=st.integers(1, 120),
+    retry_minutes=st.integers(1, 24 * 60),
 )
 def test_the_deadline_always_wins(
-    windows: list[PurchaseWindow], now: datetime, ahead: int, poll_minutes: int
+    windows: list[PurchaseWindow], now: datetime, ahead: int, poll_minutes: int, retry_minutes: int
 ) -> None:
     deadline = now + timedelta(minutes=ahead)
-    poll = timedelta(minutes=poll_minutes)
-    waiting = hold(windows, now, deadline, poll)
+    poll, retry = timedelta(minutes=poll_minutes), timedelta(minutes=retry_minutes)
+    last = last_safe_cycle(deadline, poll, retry)
+    waiting = hold(windows, now, deadline, poll, retry)
     if waiting is None:
         # Bought now: inside a window, or at the last safe cycle or later.
-        assert is_open(windows, now) or now >= deadline - poll
+        assert is_open(windows, now) or now >= last
         return
     assert not is_open(windows, now)
     # Never waits past the last safe cycle, and always waits for something in the future.
-    assert now < waiting.until <= deadline - poll
+    assert now < waiting.until <= last
     # Waits either for an opening window or until the last safe cycle.
-    assert is_open(windows, waiting.until) or waiting.until == deadline - poll
+    assert is_open(windows, waiting.until) or waiting.until == last
 
 
 @given(windows=WINDOWS, now=instants())
@@ -176,29 +199,66 @@ OFFER = ExtensionOffering(
 RULES = PolicyRules(name="llm", purchase_windows=(OFFICE,), poll=POLL)
 
 
-def _decide(now: datetime, rules: PolicyRules = RULES, consumers: tuple[Consumer, ...] = (JOB,)):  # type: ignore[no-untyped-def]
-    return decided(PLAN, rules, [], False, consumers, [OFFER], [], now, "enforce")
+def _decide(  # type: ignore[no-untyped-def]
+    now: datetime,
+    rules: PolicyRules = RULES,
+    consumers: tuple[Consumer, ...] = (JOB,),
+    offers: tuple[ExtensionOffering, ...] = (OFFER,),
+    budgets: tuple[BudgetState, ...] = (),
+):
+    return decided(PLAN, rules, [], False, consumers, offers, budgets, now, "enforce")
+
+
+SUNDAY = utc(2026, 3, 29, 10, 0)  # outside the office window; the plan due since Saturday
 
 
 def test_the_decision_waits_as_not_due_then_buys_in_the_window() -> None:
-    waiting = _decide(utc(2026, 3, 29, 10, 0))  # Sunday, the plan due since Saturday
+    waiting = _decide(SUNDAY)
     assert waiting.kind is DecisionKind.NOT_DUE and waiting.window_hold
     assert waiting.next_action == utc(2026, 3, 30, 7, 0)
-    assert waiting.need_hours == 24 and waiting.chosen is None
+    # The offering is chosen while it waits: what the window will buy.
+    assert waiting.need_hours == 24 and waiting.chosen == OFFER
+    assert "chose tpeo-a" in waiting.reason
+    assert "the purchase waits until the next one opens at 2026-03-30T07:00:00Z" in (waiting.reason)
     bought = _decide(utc(2026, 3, 30, 7, 0))
     assert bought.kind is DecisionKind.EXTENDED and "outside" not in bought.reason
+
+
+def test_a_refusal_is_reported_while_the_plan_waits_for_a_window() -> None:
+    small = BudgetState("ml", Money.parse("1000.00 USD"), Money.parse("500.00 USD"))
+    refused = _decide(SUNDAY, budgets=(small,))
+    assert refused.kind is DecisionKind.OVER_BUDGET and not refused.window_hold
+    assert "budget ml" in refused.reason
+    nothing = _decide(SUNDAY, offers=())
+    assert nothing.kind is DecisionKind.NO_OFFERING and not nothing.window_hold
+
+
+def test_a_proposal_is_made_while_the_plan_waits_for_a_window() -> None:
+    proposed = _decide(
+        SUNDAY, PolicyRules(name="llm", action="propose", purchase_windows=(OFFICE,))
+    )
+    assert proposed.kind is DecisionKind.PROPOSED and proposed.chosen == OFFER
+    assert proposed.reason.endswith(
+        "awaiting approval; outside the policy's purchase windows (mon-fri 09:00-17:00 "
+        "Europe/Berlin): the purchase waits until the next one opens at 2026-03-30T07:00:00Z, "
+        "before the last safe cycle 2026-03-31T08:58:30Z (deadline 2026-03-31T09:30:00Z - three "
+        "polls of 5m 30s - retry_backoff 15m, room for a retry)"
+    )
 
 
 def test_at_the_last_safe_cycle_it_buys_outside_the_windows_and_says_so() -> None:
     weekend = PurchaseWindow(frozenset({5, 6}), time(9), time(17), BERLIN)
     rules = PolicyRules(name="llm", purchase_windows=(weekend,), poll=POLL)
     deadline = END - timedelta(hours=2)  # Tuesday 09:30 UTC; the next weekend is later
+    last = deadline - 3 * POLL - RETRY
     early = _decide(utc(2026, 3, 30, 8, 0), rules)
-    assert early.kind is DecisionKind.NOT_DUE and early.next_action == deadline - POLL
-    late = _decide(deadline - POLL, rules)
+    assert early.kind is DecisionKind.NOT_DUE and early.next_action == last
+    assert _decide(last - timedelta(seconds=1), rules).kind is DecisionKind.NOT_DUE
+    late = _decide(last, rules)
     assert late.kind is DecisionKind.EXTENDED
     assert "outside the policy's purchase windows" in late.reason
-    assert "this is the last safe cycle before the deadline 2026-03-31T09:30:00Z" in late.reason
+    assert "but this is past the last safe cycle 2026-03-31T08:58:30Z" in late.reason
+    assert late.reason.endswith("room for a retry), so the deadline wins; buying it")
 
 
 def test_a_plan_that_needs_nothing_is_not_reported_as_waiting() -> None:

@@ -54,6 +54,12 @@ TABLE = [
         True,
     ),
     (
+        Done(Did.WINDOW, "proposal p-1 approved by cli:alice; it waits", until=NOW),
+        K.NOT_DUE,
+        f"proposal p-1 approved by cli:alice; it waits: {CORE.reason}",
+        True,
+    ),
+    (
         Done(Did.HELD, "paused by bob"),
         K.WOULD_EXTEND,
         f"{CORE.reason}; not bought: paused by bob",
@@ -116,3 +122,8 @@ def test_steps_apply_in_order() -> None:
         "bought tpeo-1: buying under proposal p-1, approved by tag: chose tpeo-1; buying it; "
         "unreadable offerings left out: tpeo-x: no fee"
     )
+
+
+def test_a_purchase_waiting_for_a_window_says_until_when() -> None:
+    shown = reported(CORE, (Done(Did.WINDOW, "it waits", until=NOW + timedelta(hours=5)),))
+    assert shown.window_hold and shown.next_action == NOW + timedelta(hours=5)

@@ -25,7 +25,7 @@ from watcher.act.proposal_texts import waiting as _waiting
 from watcher.act.purchase import PurchaseOutcome, PurchaseResult
 from watcher.act.rejections import rejections_by_command_since_last_look
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.decide import PolicyRules, deadline_of
+from watcher.decide import PolicyRules, deadline_of, window_wait
 from watcher.decide.approval import Offer, Standing, Step, Verdict, judge
 from watcher.decide.text import iso, money
 from watcher.journal.records import (
@@ -41,6 +41,8 @@ PENDING = frozenset({ProposalState.PENDING})
 LIVE = frozenset(LIVE_PROPOSAL_STATES)
 #: Decisions that mean a plan no longer needs the extension its proposal was for.
 NOT_NEEDED = frozenset({DecisionKind.NO_DEMAND, DecisionKind.DEMAND_COVERED, DecisionKind.NOT_DUE})
+#: An approved proposal outside the purchase windows (the decision's reason says until when).
+_LATER = "its purchase waits for a purchase window"
 
 
 def new_proposal_id() -> str:
@@ -148,12 +150,12 @@ class ProposalDesk:
                 return Handled((_note(waiting),), created, created=True)
             live, prefix = created, prefix + f"proposed as {created.proposal_id}; "
             verdict = Verdict(Step.BUY, verdict.reason, auto=True)
-            handled = self._buy(decision, rules, live, verdict, prefix, log)
+            handled = self._buy(plan, decision, rules, live, verdict, prefix, log)
             handled.created = True
             return handled
         if live is None or verdict.step is not Step.BUY:
             return Handled((_defect(f"no live proposal to buy under ({verdict.step})"),))
-        return self._buy(decision, rules, live, verdict, prefix, log)
+        return self._buy(plan, decision, rules, live, verdict, prefix, log)
 
     def _wait(
         self, decision: Decision, live: Proposal | None, verdict: Verdict, prefix: str
@@ -167,6 +169,7 @@ class ProposalDesk:
 
     def _buy(
         self,
+        plan: Plan,
         decision: Decision,
         rules: PolicyRules,
         live: Proposal,
@@ -176,7 +179,11 @@ class ProposalDesk:
     ) -> Handled:
         if decision.chosen is None:
             return Handled((_defect("an approved purchase without an offering"),), live)
+        wait = window_wait(plan, rules, self.now)
         if self.dry_run:
+            if wait is not None:
+                text = f"{prefix}proposal {live.proposal_id} is {live.state.value}; {_LATER}"
+                return Handled((Done(Did.WINDOW, text, until=wait.until),), live)
             how = "would approve it automatically and buy" if verdict.auto else "would buy"
             text = f"{prefix}proposal {live.proposal_id} is {live.state.value}; dry-run: {how}"
             return Handled((Done(Did.DRY_RUN, text),), live)
@@ -189,6 +196,9 @@ class ProposalDesk:
             log.info("proposal_auto_approved", proposal_id=live.proposal_id, reason=verdict.reason)
             self.events.append("auto_approved")
             live = approved
+        if wait is not None:
+            text = f"{prefix}proposal {live.proposal_id} approved by {live.decided_by}; {_LATER}"
+            return Handled((Done(Did.WINDOW, text, until=wait.until),), live)
         text = f"{prefix}buying under proposal {live.proposal_id}, approved by {live.decided_by}"
         return Handled((Done(Did.APPROVED, text),), live)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import assert_never
 
@@ -27,6 +28,7 @@ class Did(StrEnum):
     DEFECT = "defect"  # an impossible state before a purchase: error, nothing chosen
     DRY_RUN = "dry_run"  # an approved proposal in dry-run: would_extend; the text
     APPROVED = "approved"  # buying under an approved proposal: extended; "{text}: {reason}"
+    WINDOW = "window"  # an approved proposal waits for a purchase window: not_due until then
     HELD = "held"  # the gate or a valve held the purchase: would_extend, "not bought: {text}"
     BACKOFF = "backoff"  # the plan backs off after a failed purchase: error
     BOUGHT = "bought"  # the purchase succeeded
@@ -42,6 +44,8 @@ class Done:
     text: str = ""
     #: The offering a purchase step was about.
     offering: str = ""
+    #: When a waiting step's plan is looked at again (`next_action`).
+    until: datetime | None = None
 
 
 #: The steps taken after the core decided, in order.
@@ -66,6 +70,14 @@ def reported(decision: Decision, outcome: Sequence[Done]) -> Decision:
                 decision = replace(decision, kind=Kind.WOULD_EXTEND, reason=text)
             case Did.APPROVED:
                 decision = replace(decision, kind=Kind.EXTENDED, reason=f"{text}: {reason}")
+            case Did.WINDOW:
+                decision = replace(
+                    decision,
+                    kind=Kind.NOT_DUE,
+                    reason=f"{text}: {reason}",
+                    next_action=step.until,
+                    window_hold=True,
+                )
             case Did.HELD:
                 decision = replace(
                     decision, kind=Kind.WOULD_EXTEND, reason=f"{reason}; not bought: {text}"

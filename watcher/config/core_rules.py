@@ -10,9 +10,11 @@ from watcher.decide import ApprovalRules, PolicyRules
 from watcher.decide.limits import LimitRules
 
 
-def rules_for(policy: Policy | None, poll: timedelta | None = None) -> PolicyRules | None:
+def rules_for(
+    policy: Policy | None, poll: timedelta | None = None, retry_backoff: timedelta | None = None
+) -> PolicyRules | None:
     """The matched policy as the core's rules; `poll` is the longest gap between two cycles
-    (interval + jitter)."""
+    (interval + jitter), `retry_backoff` the wait after a failed purchase (`safety`)."""
     if policy is None:
         return None
     ext = policy.extension
@@ -39,6 +41,7 @@ def rules_for(policy: Policy | None, poll: timedelta | None = None) -> PolicyRul
         ),
         purchase_windows=tuple(w.window() for w in policy.purchase_windows),
         poll=poll if poll is not None else PolicyRules.poll,
+        retry_backoff=retry_backoff if retry_backoff is not None else PolicyRules.retry_backoff,
     )
 
 

@@ -181,8 +181,9 @@ class Policy(_Section):
     )
     purchase_windows: tuple[PurchaseWindowConfig, ...] = Field(
         default=(),
-        description="days and hours (in a time zone) in which purchases are made; a due plan "
-        "waits for one unless waiting would pass its deadline; empty = any time",
+        description="days and hours (in a time zone) in which purchases are made; a due "
+        "plan's purchase waits for one unless waiting would pass its last safe cycle; "
+        "empty = any time",
     )
 
     @property

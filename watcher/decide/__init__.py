@@ -7,10 +7,10 @@ extension history, the journal's hold, and its consumers when it is due), then d
    in_flight, no_offering (lifetime cap), not_due; None means due (`history_read` says which
    history the checks need, `due` whether the consumers are to be read).
 2. `assess` - triage, then for a due plan `assess_demand` (no_demand, demand_covered, or a
-   `Need`) and `wait_for_window` (not_due while it waits for a purchase window): a Decision,
-   or `Due` with the need and the rules to act on it.
-3. `choose` - from the offerings and budgets: extended, would_extend, proposed,
-   no_offering, over_budget.
+   `Need`): a Decision, or `Due` with the need and the rules to act on it.
+3. `choose` - from the offerings, budgets and limits: extended, would_extend, proposed,
+   no_offering, over_budget; or not_due while the purchase waits for a purchase window
+   (`window_wait`), its offering chosen and its budgets and limits checked.
 
 docs/decisions.md explains every outcome with an example.
 """
@@ -39,7 +39,7 @@ from watcher.decide.rules import (
     UnattributedUse,
     acting_rules,
 )
-from watcher.decide.timing import wait_for_window
+from watcher.decide.timing import window_wait
 from watcher.decide.triage import Facts, Read, due, history_read, triage
 from watcher.decide.windows import deadline_of, window_start
 
@@ -74,6 +74,6 @@ __all__ = [
     "offering_problems",
     "sellable_hours",
     "triage",
-    "wait_for_window",
+    "window_wait",
     "window_start",
 ]

@@ -1,8 +1,8 @@
 """Phase 1's decision for one plan, from what was gathered about it (`Facts`).
 
-`triage`'s checks first; then, for a due plan, its consumers' demand (`assess_demand`), the
-rules to act on it with (`acting_rules`) and the purchase windows (`wait_for_window`). A plan
-that comes out `Due` has its offerings searched, and `choose` decides it in phase 2.
+`triage`'s checks first; then, for a due plan, its consumers' demand (`assess_demand`) and the
+rules to act on it with (`acting_rules`). A plan that comes out `Due` has its offerings
+searched, and `choose` decides it in phase 2 (a purchase window holds only the purchase).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from watcher.decide.demand import assess_demand
 from watcher.decide.rules import Need, PolicyRules, acting_rules
-from watcher.decide.timing import wait_for_window
 from watcher.decide.triage import Facts, triage
 from watcher.model import Decision, DecisionKind
 
@@ -20,11 +19,10 @@ from watcher.model import Decision, DecisionKind
 class Due:
     """A due plan that needs an extension: the `need`, and the rules to act on it with (the
     policy's, or the more cautious `on_unattributed_use` for demand nobody could be found
-    for). `hold` is its not_due decision while it waits for a purchase window (no search)."""
+    for)."""
 
     rules: PolicyRules
     need: Need
-    hold: Decision | None = None
 
 
 def assess(facts: Facts) -> Decision | Due:
@@ -40,5 +38,4 @@ def assess(facts: Facts) -> Decision | Due:
     need = assess_demand(plan, rules, facts.consumers, facts.now, facts.unknown)
     if isinstance(need, Decision):
         return need
-    rules = acting_rules(rules, need)
-    return Due(rules, need, wait_for_window(plan, rules, need, facts.now))
+    return Due(acting_rules(rules, need), need)

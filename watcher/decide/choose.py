@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from watcher.decide.budget import budget_problems
 from watcher.decide.limits import LimitState, limit_problems
 from watcher.decide.offers import canonical_key, expected_currency, offering_problems, rank_key
-from watcher.decide.purchase_windows import outside_note
+from watcher.decide.purchase_windows import Hold
 from watcher.decide.rules import BudgetState, Mode, Need, PolicyRules
 from watcher.decide.text import hours_text, iso, money
+from watcher.decide.timing import outside_windows, window_wait
 from watcher.decide.windows import deadline_of, expired_decision
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan, RejectedOffering
 
@@ -31,9 +33,11 @@ def choose(
     policy and mode.
 
     Returns extended (buy it: enforce + extend), would_extend (dry-run, or action notify),
-    proposed, no_offering or over_budget. `budgets` are exactly the budgets covering the plan;
-    `limits` are the blast-radius limits with what is used of them (they cover every plan).
-    The deadline and the plan's status are checked again: this is the last gate before a buy.
+    proposed, no_offering or over_budget; or, for `action: extend` outside the policy's
+    purchase windows, not_due (`window_hold`) with the offering it buys when one opens.
+    `budgets` are exactly the budgets covering the plan; `limits` are the blast-radius limits
+    with what is used of them (they cover every plan). The deadline and the plan's status are
+    checked again: this is the last gate before a buy.
     """
     expired = expired_decision(plan, rules, now)
     if expired is not None:
@@ -97,10 +101,10 @@ def choose(
 
     pick = f"{need.reason}; chose {_describe(chosen)} (prefer {rules.prefer}"
     pick += f", {len(acceptable)} acceptable, {len(rejected)} rejected)"
-    if rules.purchase_windows:
-        note = outside_note(rules.purchase_windows, now, deadline_of(plan, rules), rules.poll)
-        if note is not None:
-            pick += f"; {note}"
+    wait = window_wait(plan, rules, now)
+    note = outside_windows(plan, rules, now) if wait is None else None
+    if note is not None:
+        pick += f"; {note}"
     if chosen is not best:
         refusal = next(r.reason for r in rejected if r.offering is best)
         pick += (
@@ -108,7 +112,7 @@ def choose(
             f"{_what_refuses(refusal)} ({refusal}) to the best acceptable offering that fits "
             "every budget and limit"
         )
-    return _act(rules, mode, pick, verdict, chosen)
+    return _act(rules, mode, pick, verdict, chosen, wait)
 
 
 def _act(
@@ -117,16 +121,23 @@ def _act(
     pick: str,
     verdict: _Verdict,
     chosen: ExtensionOffering,
+    wait: Hold | None,
 ) -> Decision:
     # notify only reports: it uses would_extend ("this is what would be bought") and never
     # extended, so no shell can mistake it for an order to buy.
     if rules.action == "extend":
+        if wait is not None:
+            waiting = verdict(DecisionKind.NOT_DUE, f"{pick}; {wait.reason}", chosen)
+            return replace(waiting, next_action=wait.until, window_hold=True)
         if mode == "enforce":
             return verdict(DecisionKind.EXTENDED, f"{pick}; buying it", chosen)
         return verdict(DecisionKind.WOULD_EXTEND, f"{pick}; dry-run: not buying", chosen)
     if rules.action == "propose":
+        later = f"; {wait.reason}" if wait is not None else ""
         return verdict(
-            DecisionKind.PROPOSED, f"{pick}; policy action is propose: awaiting approval", chosen
+            DecisionKind.PROPOSED,
+            f"{pick}; policy action is propose: awaiting approval{later}",
+            chosen,
         )
     if rules.action == "notify":
         return verdict(

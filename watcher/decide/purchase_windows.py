@@ -1,11 +1,16 @@
 """Preferred purchase windows: a policy may buy only on some days and hours, in a time zone,
 so that purchases happen while people are at their desks; never at the cost of the deadline.
 
-A due plan outside every window waits for the next one to open, but only if a cycle is sure
-to run inside it before the deadline: the window must open no later than the last safe cycle,
-`deadline - poll` (poll = interval + jitter, the longest gap between two cycles). Otherwise the
-plan waits until the last safe cycle and is bought there, outside the windows, and the reason
-says so. From the last safe cycle on, windows are never consulted: the deadline always wins.
+A window holds only the purchase itself: a due plan's offerings, budgets, limits and proposal
+are worked out as usual while it waits (watcher/decide/choose.py). Outside every window the
+purchase waits for the next one to open, but only if it opens no later than the last safe
+cycle, `deadline - 3 x poll - retry_backoff` (poll = interval + jitter, the longest gap
+between two cycles): the first cycle from then on comes within one poll, and if its purchase
+fails, its retries (after `safety.retry_backoff`, never more than a quarter of the time left:
+watcher/decide/backoff.py) still have cycles before the deadline.
+Otherwise the purchase waits until the last safe cycle and is made there, outside the windows,
+and the reason says so. From the last safe cycle on, windows are never consulted: the deadline
+always wins.
 """
 
 from __future__ import annotations
@@ -79,51 +84,67 @@ def next_opening(windows: Sequence[PurchaseWindow], after: datetime) -> datetime
     return None
 
 
-def last_safe_cycle(deadline: datetime, poll: timedelta) -> datetime:
-    """From this moment a cycle must buy: the next one may come one poll later, at or past the
-    deadline."""
-    return deadline - poll
+def last_safe_cycle(deadline: datetime, poll: timedelta, retry: timedelta) -> datetime:
+    """From this moment a cycle must buy. The first cycle from it comes within one poll, more
+    than `2 x poll + retry` before the deadline; if its purchase fails, the retry waits `retry`
+    (the backoff after a first failure), and the cycle after it comes within one more poll,
+    still before the deadline. Later failures wait at most a quarter of the time left, so
+    their retries come before it too."""
+    return deadline - 3 * poll - retry
+
+
+def _safe(deadline: datetime, poll: timedelta, retry: timedelta) -> str:
+    return (
+        f"the last safe cycle {iso(last_safe_cycle(deadline, poll, retry))} (deadline "
+        f"{iso(deadline)} - three polls of {span_seconds(poll)} - retry_backoff "
+        f"{span_seconds(retry)}, room for a retry)"
+    )
 
 
 def hold(
-    windows: Sequence[PurchaseWindow], now: datetime, deadline: datetime, poll: timedelta
+    windows: Sequence[PurchaseWindow],
+    now: datetime,
+    deadline: datetime,
+    poll: timedelta,
+    retry: timedelta,
 ) -> Hold | None:
-    """Whether a due plan waits for a purchase window; None means act now (inside a window, no
-    windows, or at the last safe cycle or later)."""
-    if is_open(windows, now):
+    """Whether a due plan's purchase waits for a purchase window; None means buy now (inside
+    a window, no windows, or at the last safe cycle or later)."""
+    if not windows or is_open(windows, now):
         return None
-    last = last_safe_cycle(deadline, poll)
+    last = last_safe_cycle(deadline, poll, retry)
     if now >= last:
         return None
     opening = next_opening(windows, now)
     if opening is not None and opening <= last:
         return Hold(
             opening,
-            f"due, but outside the policy's purchase windows ({describe(windows)}); waits "
-            f"until the next one opens at {iso(opening)}, before the last safe cycle "
-            f"{iso(last)} (deadline {iso(deadline)} - one poll {span_seconds(poll)})",
+            f"outside the policy's purchase windows ({describe(windows)}): the purchase waits "
+            f"until the next one opens at {iso(opening)}, before {_safe(deadline, poll, retry)}",
         )
     after = f"the next opens at {iso(opening)}" if opening else "none opens within a week"
     return Hold(
         last,
-        f"due, but outside the policy's purchase windows ({describe(windows)}) and {after}, "
-        f"after the last safe cycle {iso(last)} (deadline {iso(deadline)} - one poll "
-        f"{span_seconds(poll)}); waits until then and buys outside the windows rather than "
-        "miss the deadline",
+        f"outside the policy's purchase windows ({describe(windows)}) and {after}, after "
+        f"{_safe(deadline, poll, retry)}: the purchase waits until then and is made outside "
+        "the windows rather than miss the deadline",
     )
 
 
 def outside_note(
-    windows: Sequence[PurchaseWindow], now: datetime, deadline: datetime, poll: timedelta
+    windows: Sequence[PurchaseWindow],
+    now: datetime,
+    deadline: datetime,
+    poll: timedelta,
+    retry: timedelta,
 ) -> str | None:
-    """What to add to a purchase's reason when it is made outside every window (only ever at
-    the last safe cycle); None inside a window or without windows."""
-    if is_open(windows, now):
+    """What to add to a purchase's reason when it is made outside every window (only ever from
+    the last safe cycle on); None inside a window or without windows."""
+    if not windows or is_open(windows, now):
         return None
     return (
-        f"outside the policy's purchase windows ({describe(windows)}), but this is the last "
-        f"safe cycle before the deadline {iso(deadline)} (one poll is {span_seconds(poll)}), so "
-        "the deadline wins"
+        f"outside the policy's purchase windows ({describe(windows)}), but this is past "
+        f"{_safe(deadline, poll, retry)}, so the deadline wins"
     )
 
 

@@ -77,10 +77,12 @@ class PolicyRules:
     same_availability_zone: bool = True
     max_extensions: int | None = None
     approval: ApprovalRules = field(default_factory=ApprovalRules)
-    #: Preferred purchase windows (empty: any time), and the longest gap between two cycles
-    #: (poll interval + jitter), which decides the last safe cycle.
+    #: Preferred purchase windows (empty: any time); the longest gap between two cycles
+    #: (poll interval + jitter) and the wait after a failed purchase (`safety.retry_backoff`)
+    #: decide the last safe cycle.
     purchase_windows: tuple[PurchaseWindow, ...] = ()
     poll: timedelta = timedelta(minutes=5, seconds=30)
+    retry_backoff: timedelta = timedelta(minutes=15)
     on_unattributed_use: UnattributedUse = UnattributedUse.EXTEND
 
 

@@ -1,39 +1,29 @@
-"""Stage 2b: a due plan that needs an extension is bought now, or waits for a purchase window.
+"""When a due plan's purchase is made: now, or when a purchase window opens.
 
-Runs after `assess_demand` (so a plan that needs nothing is reported as such, not as waiting)
-and before the offerings are searched (a waiting plan costs no search).
+Applied where a purchase would be made (`choose` for `action: extend`, the proposal desk for
+an approved proposal): everything before it (demand, the search, budgets, limits, proposals)
+runs the same inside and outside the windows, so a refusal is seen at once and a proposal is
+made in good time.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from watcher.decide.purchase_windows import hold
-from watcher.decide.rules import Need, PolicyRules
-from watcher.decide.text import iso
+from watcher.decide.purchase_windows import Hold, hold, outside_note
+from watcher.decide.rules import PolicyRules
 from watcher.decide.windows import deadline_of
-from watcher.model import Decision, DecisionKind, Plan
+from watcher.model import Plan
 
 
-def wait_for_window(plan: Plan, rules: PolicyRules, need: Need, now: datetime) -> Decision | None:
-    """not_due (with `window_hold`) while the plan may wait for one of its policy's purchase
-    windows, `next_action` saying until when; None when it is to be bought now."""
-    if not rules.purchase_windows:
-        return None
+def window_wait(plan: Plan, rules: PolicyRules, now: datetime) -> Hold | None:
+    """Until when, and why, the plan's purchase waits for one of its policy's purchase
+    windows; None when it is to be made now."""
     deadline = deadline_of(plan, rules)
-    waiting = hold(rules.purchase_windows, now, deadline, rules.poll)
-    if waiting is None:
-        return None
-    return Decision(
-        plan_arn=plan.arn,
-        kind=DecisionKind.NOT_DUE,
-        reason=f"{need.reason}; plan ends {iso(plan.end_time)}; {waiting.reason}",
-        policy=rules.name,
-        deadline=deadline,
-        demand_end=need.demand_end,
-        next_action=waiting.until,
-        need_hours=need.duration_hours,
-        window_hold=True,
-        unattributed=need.unattributed,
-        unknown_jobs=need.unknown_jobs,
-    )
+    return hold(rules.purchase_windows, now, deadline, rules.poll, rules.retry_backoff)
+
+
+def outside_windows(plan: Plan, rules: PolicyRules, now: datetime) -> str | None:
+    """What a purchase made now, outside every window (from the last safe cycle on), says."""
+    deadline = deadline_of(plan, rules)
+    return outside_note(rules.purchase_windows, now, deadline, rules.poll, rules.retry_backoff)
