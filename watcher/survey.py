@@ -19,6 +19,7 @@ import queue
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from watcher.act.recheck import Recheck
@@ -217,13 +218,22 @@ class Surveyor:
         cycle, as for one plan's unreadable history (budgets span targets; counted as zero,
         this target's purchases would leave room that is not there)."""
         name = self.gateway.target.name
+        survey = Survey(target=name, error=error)
         why = f"they could not be listed ({error})"
-        unknown = [
-            CoveredExtensions(f"the plans of target {name}", policy.name, (), why)
-            for policy in self.config.policies
-            if not policy.match.targets or name in policy.match.targets
-        ]
-        return Survey(target=name, covered=unknown, error=error)
+        self._spend_unknown(survey, f"the plans of target {name}", None, why)
+        return survey
+
+    def _spend_unknown(self, survey: Survey, ref: str, name: str | None, why: str) -> None:
+        """What `ref` (a plan named `name`, or every plan when None) spent cannot be placed
+        under a policy: each budget covering a policy that may match it admits nothing."""
+        target = self.gateway.target.name
+        for policy in self.config.policies:
+            match = policy.match
+            if match.targets and target not in match.targets:
+                continue
+            if name is not None and not any(fnmatchcase(name, p) for p in match.names):
+                continue
+            survey.covered.append(CoveredExtensions(ref, policy.name, (), why))
 
     def _list(self, pages: queue.SimpleQueue[_Page | AwsError | None]) -> None:
         """Hand the target's plans over a page at a time; then None, even on a failure."""
@@ -253,7 +263,14 @@ class Surveyor:
         if not evaluated and not counts_for_budget and not counts_for_limits:
             return None
         if self._tags:
-            plan = replace(plan, tags=inventory.tags(plan))
+            try:
+                plan = replace(plan, tags=inventory.tags(plan))
+            except AwsError as exc:
+                # No known policy: its spend cannot be placed under a budget.
+                if counts_for_budget:
+                    why = f"its tags could not be read ({exc})"
+                    self._spend_unknown(survey, plan.arn, plan.name, why)
+                raise
         tags = plan.tags
         policy = self.config.policy_for(plan.name, tags, plan.target)
         rules = self._rules_of(policy)

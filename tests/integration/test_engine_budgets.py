@@ -189,3 +189,38 @@ def test_a_target_that_cannot_be_listed_leaves_the_budgets_it_shares_unknown(
     assert budget.problem is not None and "west" in budget.problem
     assert kinds(cycle)["east-due"] == "over_budget"
     assert sim.record.purchases == []
+
+
+def test_a_plan_whose_tags_cannot_be_read_leaves_the_budgets_it_may_fall_under_unknown(
+    sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Policies match on tags: a plan whose tags cannot be read has no known policy, so what
+    it spent (the journal's purchases for it included) cannot be placed under a budget. The
+    budgets of every policy it may fall under admit nothing that cycle, as when its history
+    cannot be read."""
+    _due(sim, "due", t0 + timedelta(hours=40), t0)
+    tagless = str(sim.add_plan("tagless", ends_at=t0 + timedelta(days=9)))
+    journal_path = tmp_path / "j.db"
+    spent = Intent(
+        tagless, t0 + timedelta(days=8), "tpeo-t", "default", Money(GHOST, "USD"), 24, t0
+    )
+    journal = SqliteJournal(journal_path)
+    assert journal.open_intent(spent)
+    journal.close_intent(spent, IntentState.BOUGHT, "bought", t0)
+    journal.close()
+    policies = [policy("ml", match={"names": ["*"], "tags": {"team": "ml"}}), policy()]
+    budgets = [{"name": "ml", "limit": f"{FEE + GHOST - 1} USD", "window": "calendar-month"}]
+    engine = Engine(make_config(journal_path, policies, budgets), clock, journal_path)
+    tags = SageMakerGateway.tags
+
+    def throttled(self: SageMakerGateway, arn: str) -> dict[str, str]:
+        if arn == tagless:
+            raise AwsError(ErrorKind.THROTTLED, "ListTags", "ThrottlingException", "slow")
+        return tags(self, arn)
+
+    monkeypatch.setattr(SageMakerGateway, "tags", throttled)
+    cycle, calls = engine.cycle()
+    assert kinds(cycle) == {"due": "over_budget", "tagless": "error"}
+    [budget] = cycle.budgets
+    assert budget.problem is not None and "tagless" in budget.problem
+    assert calls["ExtendTrainingPlan"] == 0
