@@ -7,6 +7,7 @@ open connections, a fixed pool of workers, disconnects as one debug log line.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
 import struct
@@ -141,9 +142,28 @@ class _One:
         yield self._family
 
 
+#: Samples of one gauge family rendered at a time.
+EXPOSITION_SLICE = 1000
+
+
 def exposition(registry: CollectorRegistry) -> Iterator[bytes]:
-    """The text exposition of `registry`, one family at a time: the same text as
-    generate_latest, without holding every family's lines (with 1,000 plans, megabytes) at
+    """The text exposition of `registry`, a family at a time and a large gauge family a slice
+    of samples at a time: the same text as generate_latest, without holding every family's
+    lines, or all of one family's (with 1,000 plans, a one-hot family is 16,000 lines), at
     once."""
     for family in registry.collect():
-        yield generate_latest(cast(CollectorRegistry, _One(family)))
+        if family.type != "gauge":
+            yield _render(family)
+            continue
+        # A gauge family's text is its HELP and TYPE lines, then one line per sample in order.
+        header = _render(Metric(family.name, family.documentation, family.type))
+        yield header
+        part = Metric(family.name, family.documentation, family.type)
+        samples = iter(family.samples)
+        while part_samples := list(itertools.islice(samples, EXPOSITION_SLICE)):
+            part.samples = part_samples
+            yield _render(part)[len(header) :]
+
+
+def _render(family: Metric) -> bytes:
+    return generate_latest(cast(CollectorRegistry, _One(family)))
