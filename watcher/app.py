@@ -69,17 +69,20 @@ def build_reconciler(
     gate: Callable[[], str | None] | None = None,
     fence: Callable[[], Fence | None] | None = None,
     notifier: Callable[[CycleResult], None] | None = None,
+    log: Any = None,
 ) -> Reconciler:
     """A reconciler over the config's targets. `gate` is asked before every purchase, `fence`
     gives the leader fence its intents are written under, `notifier` is handed every finished
     cycle: whoever passes them owns them (the daemon, or `once`); without them nothing is
-    gated beyond the valves, nothing fenced, and nobody told."""
+    gated beyond the valves, nothing fenced, and nobody told. `log`: the process's logger
+    unless given."""
     counter = counter or CallCounter()
     return Reconciler(
         config,
         clock or SystemClock(),
         journal or open_journal(config, counter),
         build_gateways(config, counter, factory),
+        log=log,
         gate=gate,
         fence=fence,
         notifier=notifier,

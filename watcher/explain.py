@@ -32,6 +32,7 @@ from watcher.journal.read_only import ReadOnlyJournal
 from watcher.journal.records import Journal
 from watcher.journal.sqlite import SqliteJournal
 from watcher.model import Consumer, Decision, Extension, ExtensionOffering, Plan, UnknownJob
+from watcher.observe.logs import QuietLogger
 from watcher.report import decision_fields, json_time, limit_fields, proposal_fields
 from watcher.results import CycleResult, PlanResult
 
@@ -82,7 +83,9 @@ def explain(
     """Run a suppressed, read-only cycle and gather what plan `ref` (name or ARN) rests on;
     raise `NotFound` if no plan, or several, answer to `ref`."""
     reader = ReadOnlyJournal(journal) if journal is not None else read_only_journal(config)
-    reconciler = build_reconciler(config, clock, reader, factory=factory)
+    # The cycle writes nothing, so it logs nothing either: its lines would claim settlements
+    # and decisions (what the next cycle would settle is in the journal section instead).
+    reconciler = build_reconciler(config, clock, reader, factory=factory, log=QuietLogger())
     try:
         cycle = reconciler.run_cycle(dry_run=True)
     finally:
@@ -123,8 +126,8 @@ def explain(
                 consumers, unknown = inventory.demand(plan)
         except AwsError as exc:
             problem = str(exc)
-        if not result.tags:
-            result = replace(result, tags=tags)
+        # The decision's consumer counts are of the consumers shown (also those read here).
+        result = replace(result, tags=tags, consumers=tuple(consumers), unknown_jobs=unknown)
     return Explanation(cycle, result, policy, rules, consumers, history, problem, reader, unknown)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from tests.integration.test_engine_support import (
     DAY_FEE_4,
@@ -295,3 +296,35 @@ def test_explain_lists_a_job_that_could_not_be_described_and_sizes_the_need_with
     )
     text = render(data)
     assert "job mystery: could not be described (AccessDeniedException: " in text
+
+
+def test_explain_claims_no_settlement_it_does_not_write_and_counts_an_in_flight_plans_users(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    sim = make_sim(faults=Faults(scripted=[ScriptedFault("ExtendTrainingPlan", "5xx", "llm-b")]))
+    _seed(sim, t0)
+    journal = tmp_path / "j.db"
+    config = _config(journal)
+    engine = Engine(config, clock, journal)
+    engine.cycle()
+    engine.reconciler.journal.close()
+
+    # While the purchase's outcome is unknown the plan is in_flight: its job is still shown,
+    # and counted in the decision.
+    found = explain(config, "llm-b", clock=clock)
+    data = explain_json(found, config)
+    found.journal.close()
+    assert data["decision"]["decision"] == "in_flight"
+    assert [c["name"] for c in data["consumers"]] == ["llm-b-run"]
+    assert data["decision"]["consumers"] == {"job": 1, "cluster": 0}
+
+    # Past settle_after, the next cycle would settle it as not bought; explain only says so in
+    # its journal section, and logs no settlement it never writes.
+    clock.advance(minutes=31)
+    with capture_logs() as logs:
+        found = explain(config, "llm-b", clock=clock)
+    data = explain_json(found, config)
+    found.journal.close()
+    [intent] = data["journal"]["intents"]
+    assert intent["next_cycle_settles_as"]["state"] == "failed"
+    assert [entry["event"] for entry in logs] == []

@@ -143,3 +143,16 @@ def configure(level: str = "info", fmt: str = "json", stream: TextIO | None = No
 
 def get_logger(**context: Any) -> Any:
     return structlog.get_logger().bind(**context)
+
+
+class QuietLogger:
+    """A logger that writes nothing, for a cycle that only looks (`explain`): its lines would
+    claim settlements and decisions that it never writes."""
+
+    def bind(self, **_: Any) -> QuietLogger:
+        return self
+
+    def _drop(self, *_: Any, **__: Any) -> None:
+        return None
+
+    debug = info = warning = error = exception = critical = _drop
