@@ -40,7 +40,8 @@ def exposed_sample_names() -> frozenset[str]:
 
     The demo scenario runs in-process three hours after its start, when all four plans are
     due: one is extended, one purchase is ambiguous then bought, one has no acceptable
-    offering, one has no demand. The exposition after each cycle is collected.
+    offering, one has no demand. The exposition after each cycle is collected. A safety
+    limit the demo never reaches is added, so that its families are exported too.
     """
     from prometheus_client import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
@@ -61,6 +62,7 @@ def exposed_sample_names() -> frozenset[str]:
     names: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="plan-watcher-metrics-") as tmp:
         raw["state"]["journal"] = str(Path(tmp) / "journal.db")
+        raw.setdefault("safety", {}).setdefault("limits", {"purchases_per_24h": 1000})
         config = parse_config(raw)
         clock = ManualClock(scenario.start + timedelta(hours=3))
         counter = CallCounter()
@@ -125,6 +127,7 @@ def test_exposed_names_come_from_a_full_cycle() -> None:
         "plan_watcher_target_up",
         "plan_watcher_reconcile_duration_seconds_bucket",
         "plan_watcher_aws_calls_total",
+        "plan_watcher_safety_limit_used",
     ):
         assert name in names
     # A family name without its sample suffix is not something a query can read.
