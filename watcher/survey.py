@@ -93,12 +93,15 @@ class Survey:
 class _Look:
     """A plan its first look found may be bought for: its decision needs its fresh history.
     `ahead`: what was gathered with the history last read, when that says due too, so its
-    consumers and offerings are read beside the fresh history."""
+    consumers and offerings are read beside the fresh history. `budget`: the policy whose
+    budgets count that fresh history; `limits`: the 24-hour limits count it too."""
 
     plan: Plan
     rules: PolicyRules
     held: bool | str
     ahead: Facts | None
+    budget: str | None = None
+    limits: bool = False
 
 
 @dataclass
@@ -203,7 +206,7 @@ class Surveyor:
             due.extend(reads(found) for f in looks if (found := f.result()) is not None)
             for found, history, demand in due:
                 try:
-                    fresh = history.result()
+                    fresh = self._counted(found, history, survey)
                     held = found.held or recheck.hold(found.plan, fresh) or False
                     self._finish(replace(found, held=held), fresh, demand, inventory, now, survey)
                 except AwsError as exc:
@@ -212,11 +215,26 @@ class Surveyor:
             wait(started)  # nothing of this target's is left running when it returns
         return survey
 
+    def _counted(
+        self, found: _Look, history: Future[list[Extension]], survey: Survey
+    ) -> list[Extension]:
+        """A due plan's fresh history, counted for its budgets and the 24-hour limits."""
+        plan = found.plan
+        try:
+            fresh = history.result()
+        except AwsError as exc:
+            if found.budget is not None:
+                survey.covered.append(CoveredExtensions(plan.arn, found.budget, (), str(exc)))
+            raise
+        if found.budget is not None:
+            survey.covered.append(CoveredExtensions(plan.arn, found.budget, fresh))
+        if found.limits:
+            survey.recent.extend(fresh)
+        return fresh
+
     def _unlisted(self, error: str) -> Survey:
-        """A target whose plans could not be listed. What they spent, under any policy that
-        may match them, is unknown: every budget covering such a policy admits nothing this
-        cycle, as for one plan's unreadable history (budgets span targets; counted as zero,
-        this target's purchases would leave room that is not there)."""
+        """A target whose plans could not be listed: what they spent is unknown (budgets span
+        targets; counted as zero, it would leave room that is not there)."""
         name = self.gateway.target.name
         survey = Survey(target=name, error=error)
         why = f"they could not be listed ({error})"
@@ -275,7 +293,11 @@ class Surveyor:
         policy = self.config.policy_for(plan.name, tags, plan.target)
         rules = self._rules_of(policy)
         budgeted = counts_for_budget and policy is not None
-        if budgeted or counts_for_limits:
+        held = in_flight.get(plan.arn, False)
+        read = history_read(plan, rules, held, now) if evaluated else Read.NONE
+        # A plan read afresh below is counted on that history: a purchase made elsewhere since
+        # the cache was filled may be pending with the plan's end not moved yet.
+        if (budgeted or counts_for_limits) and read is not Read.FRESH:
             try:
                 history = inventory.history(plan)
             except AwsError as exc:
@@ -293,8 +315,6 @@ class Surveyor:
         # A plan no purchase can follow this cycle is decided on the history the cache holds
         # (a pending extension and the lifetime cap outrank not_due and the deadline; the
         # cache re-reads while anything is pending), or none if no history can change it.
-        held = in_flight.get(plan.arn, False)
-        read = history_read(plan, rules, held, now)
         if read is not Read.FRESH:
             cached = inventory.history(plan) if read is Read.CACHED else []
             held = held or recheck.hold(plan, cached, due=False) or False
@@ -307,7 +327,8 @@ class Surveyor:
             survey.report(plan, unmanaged)
             return None
         last = Facts(plan, rules, now, tuple(inventory.last_history(plan) or ()), held)
-        return _Look(plan, rules, held, last if due(last) else None)
+        budget = policy.name if budgeted and policy is not None else None
+        return _Look(plan, rules, held, last if due(last) else None, budget, counts_for_limits)
 
     def _rules_of(self, policy: Policy | None) -> PolicyRules | None:
         if policy is None:

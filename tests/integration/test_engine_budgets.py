@@ -15,6 +15,7 @@ from tests.integration.test_engine_support import (
     DAY_FEE_4,
     REGION,
     Engine,
+    buy_offering,
     by_name,
     client,
     exact_offering,
@@ -30,6 +31,7 @@ from watcher.journal.records import Intent, IntentState
 from watcher.journal.sqlite import SqliteJournal
 from watcher.model import Money
 from watcher.reconcile import Reconciler
+from watcher.sandbox.settings import SimSettings
 
 FEE = Decimal(DAY_FEE_4)  # one day of a 4-instance plan, what each due plan here needs
 GHOST = Decimal("1000.00")  # a purchase the journal holds and AWS does not show yet
@@ -223,4 +225,30 @@ def test_a_plan_whose_tags_cannot_be_read_leaves_the_budgets_it_may_fall_under_u
     assert kinds(cycle) == {"due": "over_budget", "tagless": "error"}
     [budget] = cycle.budgets
     assert budget.problem is not None and "tagless" in budget.problem
+    assert calls["ExtendTrainingPlan"] == 0
+
+
+def test_a_purchase_made_elsewhere_on_a_due_plan_counts_in_the_same_cycle(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    """A due plan's history is read afresh; its budgets count that fresh history, not the one
+    the cache kept. Bought in the console since the last cycle and still pending (the end
+    not moved yet), an extension the cache does not hold must not leave room in the budget
+    for another plan's purchase."""
+    sim = make_sim(settings=SimSettings(end_time_moves="on_payment"))
+    _due(sim, "aaa-first", t0 + timedelta(hours=40), t0)
+    other = _due(sim, "bbb-other", t0 + timedelta(hours=50), t0)
+    journal_path = tmp_path / "j.db"
+    budgets = [{"name": "ml", "limit": f"{2 * FEE - 1} USD", "window": "calendar-month"}]
+    engine = Engine(make_config(journal_path, budgets=budgets), clock, journal_path)
+    first, _ = engine.cycle(dry_run=True)  # both histories are read and kept, empty
+    assert kinds(first) == {"aaa-first": "would_extend", "bbb-other": "would_extend"}
+    clock.advance(minutes=5)
+    buy_offering(client(), other, 24, sim.plan_end(other), f"{REGION}a")
+    assert len(sim.record.purchases) == 1
+
+    cycle, calls = engine.cycle()
+    assert kinds(cycle) == {"aaa-first": "over_budget", "bbb-other": "in_flight"}
+    [budget] = cycle.budgets
+    assert budget.state.spent == Money(FEE, "USD")
     assert calls["ExtendTrainingPlan"] == 0
