@@ -196,6 +196,8 @@ class Surveyor:
                     survey.results.append(
                         PlanResult(bad.arn or bad.ref, bad.name or bad.ref, name, decision)
                     )
+                    if bad.arn is not None and self.config.budgets:
+                        self._unplaced(survey, bad.arn, bad.name, None)
                 for plan in plans:
                     if not inventory.ready(plan, self._tags):
                         looks.append(pool.submit(look, plan))
@@ -233,17 +235,16 @@ class Surveyor:
         return fresh
 
     def _unlisted(self, error: str) -> Survey:
-        """A target whose plans could not be listed: what they spent is unknown (budgets span
-        targets; counted as zero, it would leave room that is not there)."""
+        """A target whose plans could not be listed: what they spent is unknown."""
         name = self.gateway.target.name
         survey = Survey(target=name, error=error)
         why = f"they could not be listed ({error})"
-        self._spend_unknown(survey, f"the plans of target {name}", None, why)
+        self._unplaced(survey, f"the plans of target {name}", None, why)
         return survey
 
-    def _spend_unknown(self, survey: Survey, ref: str, name: str | None, why: str) -> None:
-        """What `ref` (a plan named `name`, or every plan when None) spent cannot be placed
-        under a policy: each budget covering a policy that may match it admits nothing."""
+    def _unplaced(self, survey: Survey, ref: str, name: str | None, why: str | None) -> None:
+        """`ref` (plan `name`; every plan if None) has no known policy: each budget covering
+        one that may match it admits nothing (`why`), or else counts the journal's buys."""
         target = self.gateway.target.name
         for policy in self.config.policies:
             match = policy.match
@@ -287,7 +288,7 @@ class Surveyor:
                 # No known policy: its spend cannot be placed under a budget.
                 if counts_for_budget:
                     why = f"its tags could not be read ({exc})"
-                    self._spend_unknown(survey, plan.arn, plan.name, why)
+                    self._unplaced(survey, plan.arn, plan.name, why)
                 raise
         tags = plan.tags
         policy = self.config.policy_for(plan.name, tags, plan.target)

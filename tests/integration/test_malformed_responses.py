@@ -28,6 +28,7 @@ from tests.integration.test_engine_support import (
     REGION,
     Engine,
     by_name,
+    client,
     config_dict,
     kinds,
     make_config,
@@ -38,8 +39,9 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.aws.session import TargetSpec
 from watcher.cli import main
 from watcher.clock import ManualClock, SystemClock
+from watcher.journal.records import Intent, IntentState
 from watcher.journal.sqlite import SqliteJournal
-from watcher.model import Decision
+from watcher.model import Decision, Money
 from watcher.reconcile import Reconciler
 from watcher.sandbox import sandboxed
 
@@ -504,3 +506,24 @@ def test_a_tag_without_a_key_hurts_only_its_plan(
 
     assert kinds(cycle)[VICTIM] in ("error", "extended")
     _others_extended(kinds(cycle))
+
+
+def test_what_was_bought_for_an_unreadable_plan_still_counts_in_the_budgets(
+    build: Callable[..., Engine], corruptor: Corruptor, tmp_path: Path, clock: ManualClock
+) -> None:
+    """A plan whose listing entry cannot be read has no policy this cycle, but the purchases
+    the journal holds for it were made: they count in every budget that may cover it, so the
+    other plans cannot spend that money a second time."""
+    victim = client().describe_training_plan(TrainingPlanName=VICTIM)["TrainingPlanArn"]
+    fee, ghost = Decimal("9438.72"), Decimal("1000.00")
+    journal = SqliteJournal(tmp_path / "j.db")
+    bought = Intent(victim, clock.now(), "tpeo-b", "default", Money(ghost, "USD"), 24, clock.now())
+    assert journal.open_intent(bought)
+    journal.close_intent(bought, IntentState.BOUGHT, "bought", clock.now())
+    journal.close()
+    limit = 2 * fee + ghost - Decimal("0.01")
+    engine = build(budgets=[{"name": "ml", "limit": f"{limit} USD"}])
+    corruptor.damage("ListTrainingPlans", "TrainingPlanSummaries", _set("Status", "Retiring"))
+    cycle, calls = engine.cycle()
+    assert kinds(cycle) == {"llm-a": "extended", VICTIM: "error", "llm-c": "over_budget"}
+    assert calls["ExtendTrainingPlan"] == 1
