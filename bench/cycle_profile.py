@@ -1,6 +1,6 @@
 """Where a steady cycle's time goes: the daemon's cycles in process against the bench's server.
 
-    .venv/bin/python -m bench.cycle_profile [--cycles 6]
+    .venv/bin/python -m bench.cycle_profile [--cycles 6] [--workers N]
 
 Starts `bench.serve` at the bench's scale, builds the daemon from the bench's config in this
 process and runs its cycles back to back. For each cycle it prints the wall time, the CPU
@@ -66,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cycle_profile")
     parser.add_argument("--cycles", type=int, default=6)
     parser.add_argument("--latency-ms", type=float, default=30.0)
+    parser.add_argument(
+        "--workers", type=int, help="worker threads per target (default: the code's)"
+    )
     args = parser.parse_args(argv)
+    if args.workers:
+        import watcher.survey
+
+        watcher.survey.TARGET_WORKERS = args.workers
 
     import yaml
 
