@@ -283,7 +283,8 @@ class Decision:
     need_hours: int | None = None
     chosen: ExtensionOffering | None = None
     rejected: tuple[RejectedOffering, ...] = ()
-    #: True for a due plan reported not_due because it waits for a purchase window.
+    #: True for a due plan reported not_due because its purchase waits: for a purchase window,
+    #: or for jobs that could not be described (watcher/decide/timing.py).
     window_hold: bool = False
     #: Instances in use on the plan that no consumer found accounts for.
     unattributed: int = 0

@@ -10,8 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_engine_support import Engine, by_name, kinds, make_config, policy
+from tests.integration.test_engine_support import (
+    Engine,
+    by_name,
+    kinds,
+    make_config,
+    no_retry_backoff,
+    policy,
+)
 from watcher.clock import ManualClock
+from watcher.decide.purchase_windows import last_safe_cycle
 from watcher.notify.dedupe import Deduper
 from watcher.notify.notice import NoticeKind, notices_for
 from watcher.observe.metrics import build_registry
@@ -172,7 +180,93 @@ def test_a_job_naming_its_plan_that_cannot_be_described_is_demand_for_that_plan_
     decision = by_name(first)["llm-a"].decision
     assert decision.need_hours == 24  # min_duration: how long it runs is not known
     assert decision.unknown_jobs == 1
+    # Its instances show in llm-a's InUseInstanceCount: use nothing found accounts for, which
+    # is bought at once (the guess alone waits: below).
+    assert decision.unattributed > 0
     assert f"; 1 running job(s) could not be described (mystery: {error}" in decision.reason
+
+
+def _throttled(job: str, attempts: int) -> Faults:
+    """DescribeTrainingJob throttled for `job` through `attempts` attempts: one cycle's worth
+    of botocore's retries, then it answers again."""
+    return Faults(
+        scripted=[ScriptedFault("DescribeTrainingJob", "throttle", plan=job, times=attempts)]
+    )
+
+
+def _idle_beside_an_undescribed_job(
+    make_sim: Any, t0: datetime, tmp_path: Path, clock: ManualClock, fault: Faults
+) -> tuple[Any, Engine]:
+    """An idle due plan, llm-idle, and a job running on a plan far from due whose summary
+    names no plan, so while it cannot be described it may run on llm-idle."""
+    sim = make_sim(settings=SimSettings(summary_plan_arn="never"), faults=fault)
+    _plan(sim, t0, "llm-idle")
+    sim.add_plan("llm-far", ends_at=t0 + timedelta(days=30), instance_count=4)
+    sim.add_job("mystery", plan="llm-far", max_runtime=timedelta(days=9))
+    engine = Engine(
+        make_config(tmp_path / "j.db", policies=[policy(require_demand=True)]),
+        clock,
+        tmp_path / "j.db",
+        read_attempts=3,
+    )
+    return sim, engine
+
+
+def test_one_cycle_a_job_cannot_be_described_buys_nothing_for_an_idle_plan(
+    make_sim: Any,
+    clock: ManualClock,
+    t0: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    no_retry_backoff(monkeypatch)
+    fault = _throttled("mystery", 3)
+    sim, engine = _idle_beside_an_undescribed_job(make_sim, t0, tmp_path, clock, fault)
+
+    first, calls = engine.cycle()
+
+    assert calls["DescribeTrainingJob"] == 3  # throttled through botocore's retries
+    held = by_name(first)["llm-idle"].decision
+    assert held.kind.value == "not_due" and held.window_hold, held.reason
+    assert held.unknown_jobs == 1 and held.need_hours == 24
+    assert held.deadline is not None and held.next_action is not None
+    poll = engine.config.poll.interval + engine.config.poll.jitter
+    last = last_safe_cycle(held.deadline, poll, engine.config.safety.retry_backoff)
+    assert held.next_action == last and last - clock.now() > timedelta(hours=30)
+    assert "running job(s) that could not be described to be described" in held.reason
+    assert f"or until the last safe cycle {last.strftime('%Y-%m-%dT%H:%M:%SZ')}" in held.reason
+    assert calls["ExtendTrainingPlan"] == 0
+    clock.advance(minutes=5)
+    second, calls = engine.cycle()
+
+    # Described: it runs on llm-far, so nothing uses llm-idle and nothing was bought.
+    assert calls["DescribeTrainingJob"] == 1
+    assert kinds(second)["llm-idle"] == "no_demand"
+    assert by_name(second)["llm-idle"].decision.unknown_jobs == 0
+    assert sim.record.purchases == []
+
+
+def test_a_job_that_stays_undescribed_buys_at_the_last_safe_cycle(
+    make_sim: Any, clock: ManualClock, t0: datetime, tmp_path: Path
+) -> None:
+    sim, engine = _idle_beside_an_undescribed_job(make_sim, t0, tmp_path, clock, _denied("mystery"))
+
+    first, _ = engine.cycle()
+    held = by_name(first)["llm-idle"].decision
+    assert held.kind.value == "not_due" and held.next_action is not None, held.reason
+    clock.set(held.next_action - timedelta(minutes=1))
+    before, _ = engine.cycle()
+    assert kinds(before)["llm-idle"] == "not_due"
+    assert sim.record.purchases == []
+    clock.set(held.next_action)
+
+    last, calls = engine.cycle()
+
+    bought = by_name(last)["llm-idle"].decision
+    assert bought.kind.value == "extended", bought.reason
+    assert bought.deadline is not None and clock.now() < bought.deadline
+    assert calls["ExtendTrainingPlan"] == 1
+    assert [p.duration_hours for p in sim.record.purchases] == [24]
 
 
 def _unattributed(

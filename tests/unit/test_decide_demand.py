@@ -16,6 +16,7 @@ from watcher.decide import (
     acting_rules,
     assess,
     assess_demand,
+    choose,
 )
 from watcher.decide.assess import Due
 from watcher.decide.demand import pushed_by_pauses
@@ -25,6 +26,7 @@ from watcher.model import (
     ConsumerKind,
     Decision,
     DecisionKind,
+    ExtensionOffering,
     Money,
     Plan,
     PlanStatus,
@@ -250,6 +252,49 @@ def test_assess_acts_on_a_job_that_could_not_be_described_as_on_unattributed_use
     assert verdict.rules.action == "propose"
     alone = assess(replace(facts, unknown=()))
     assert isinstance(alone, Decision) and alone.kind is DecisionKind.NO_DEMAND
+
+
+OFFER = ExtensionOffering(
+    "tpeo-a", PLAN.arn, "us-east-1a", END, END + timedelta(days=1), 24, Money.parse("900 USD")
+)
+#: The plan's deadline is 09:30 (end less the 2h margin); less three polls of 5m 30s and the
+#: 15m retry_backoff, its last safe cycle is 08:58:30.
+LAST_SAFE = datetime(2025, 10, 1, 8, 58, 30, tzinfo=UTC)
+
+
+def _chosen(
+    now: datetime, rules: PolicyRules = RULES, in_use: int = 0, late: bool = False
+) -> Decision:
+    """A due plan decided through assess and choose with one job that could not be described
+    (and, if `late`, a job found that needs a day more)."""
+    plan = replace(PLAN, in_use_instances=in_use, availability_zones=("us-east-1a",))
+    found = (job("late", END + timedelta(hours=20)),) if late else ()
+    verdict = assess(Facts(plan, rules, now, consumers=found, unknown=(UNKNOWN,)))
+    assert isinstance(verdict, Due), verdict
+    return choose(plan, verdict.rules, verdict.need, [OFFER], [], now, "enforce")
+
+
+def test_a_purchase_resting_only_on_undescribed_jobs_waits_for_the_last_safe_cycle() -> None:
+    waiting = _chosen(NOW)
+    assert waiting.kind is DecisionKind.NOT_DUE and waiting.window_hold, waiting.reason
+    assert waiting.next_action == LAST_SAFE and waiting.chosen == OFFER
+    assert (
+        "the purchase waits for the 1 running job(s) that could not be described to be "
+        "described (each cycle tries again), or until the last safe cycle 2025-10-01T08:58:30Z"
+    ) in waiting.reason
+    assert _chosen(LAST_SAFE - timedelta(seconds=1)).kind is DecisionKind.NOT_DUE
+    bought = _chosen(LAST_SAFE)
+    assert bought.kind is DecisionKind.EXTENDED and bought.chosen == OFFER, bought.reason
+    # It holds no purchase that other demand makes: instances in use by nothing found (that
+    # use is real) are bought for at once, as before.
+    assert _chosen(NOW, in_use=3).kind is DecisionKind.EXTENDED
+    # A job found needs the extension anyway.
+    assert _chosen(NOW, late=True).kind is DecisionKind.EXTENDED
+    # A proposal costs nothing: made at once; a report likewise.
+    proposing = replace(RULES, on_unattributed_use=UnattributedUse.PROPOSE)
+    assert _chosen(NOW, proposing).kind is DecisionKind.PROPOSED
+    notifying = replace(RULES, on_unattributed_use=UnattributedUse.NOTIFY)
+    assert _chosen(NOW, notifying).kind is DecisionKind.WOULD_EXTEND
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ extension history, the journal's hold, and its consumers when it is due), then d
 2. `assess` - triage, then for a due plan `assess_demand` (no_demand, demand_covered, or a
    `Need`): a Decision, or `Due` with the need and the rules to act on it.
 3. `choose` - from the offerings, budgets and limits: extended, would_extend, proposed,
-   no_offering, over_budget; or not_due while the purchase waits for a purchase window
-   (`window_wait`), its offering chosen and its budgets and limits checked.
+   no_offering, over_budget; or not_due while the purchase waits for a purchase window, or
+   for jobs that could not be described (`purchase_wait`), its offering chosen and its budgets
+   and limits checked.
 
 docs/decisions.md explains every outcome with an example.
 """

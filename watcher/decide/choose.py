@@ -12,7 +12,7 @@ from watcher.decide.offers import canonical_key, expected_currency, offering_pro
 from watcher.decide.purchase_windows import Hold
 from watcher.decide.rules import BudgetState, Mode, Need, PolicyRules
 from watcher.decide.text import hours_text, iso, money
-from watcher.decide.timing import outside_windows, window_wait
+from watcher.decide.timing import outside_windows, purchase_wait
 from watcher.decide.windows import deadline_of, expired_decision
 from watcher.model import Decision, DecisionKind, ExtensionOffering, Plan, RejectedOffering
 
@@ -34,7 +34,9 @@ def choose(
 
     Returns extended (buy it: enforce + extend), would_extend (dry-run, or action notify),
     proposed, no_offering or over_budget; or, for `action: extend` outside the policy's
-    purchase windows, not_due (`window_hold`) with the offering it buys when one opens.
+    purchase windows, not_due (`window_hold`) with the offering it buys when one opens (and
+    until the last safe cycle while the need rests only on jobs that could not be described:
+    `purchase_wait`).
     `budgets` are exactly the budgets covering the plan; `limits` are the blast-radius limits
     with what is used of them (they cover every plan). The deadline and the plan's status are
     checked again: this is the last gate before a buy.
@@ -101,7 +103,7 @@ def choose(
 
     pick = f"{need.reason}; chose {_describe(chosen)} (prefer {rules.prefer}"
     pick += f", {len(acceptable)} acceptable, {len(rejected)} rejected)"
-    wait = window_wait(plan, rules, now)
+    wait = purchase_wait(plan, rules, need, now)
     note = outside_windows(plan, rules, now) if wait is None else None
     if note is not None:
         pick += f"; {note}"

@@ -131,6 +131,21 @@ def hold(
     )
 
 
+def until_last_safe(
+    now: datetime, deadline: datetime, poll: timedelta, retry: timedelta, waits_for: str
+) -> Hold | None:
+    """A purchase that waits for `waits_for` or, at the latest, for the last safe cycle, where
+    it is made; None from the last safe cycle on."""
+    last = last_safe_cycle(deadline, poll, retry)
+    if now >= last:
+        return None
+    return Hold(
+        last,
+        f"the purchase waits {waits_for}, or until {_safe(deadline, poll, retry)}, and is "
+        "made then",
+    )
+
+
 def outside_note(
     windows: Sequence[PurchaseWindow],
     now: datetime,
