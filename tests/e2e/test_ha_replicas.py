@@ -7,6 +7,12 @@ The simulator holds every SearchTrainingPlanOfferings for 2 s, so a cycle spends
 surveying before it buys. The leader is frozen (SIGSTOP) while it surveys, longer than its
 lease; the other replica takes the lease over (a higher token) and buys; then the old leader
 is thawed (SIGCONT) and finishes its cycle with offerings it read before the stall.
+
+Each replica buys at most one extension per cycle (`safety.limits.purchases_per_cycle`), so
+when the old leader is thawed, right after the new leader's first purchase, one plan is still
+unbought and the new leader is seconds (a poll, then its survey) from buying it: the old
+leader tries it first and is fenced. Without the limit the new leader could buy both plans
+before the thaw, and the old leader, seeing both bought, would rightly try nothing.
 """
 
 from __future__ import annotations
@@ -123,6 +129,7 @@ def _start(name: str, tmp_path: Path, sagemaker: str, dynamodb: str) -> Replica:
                 "extension": {"min_duration": "1d", "max_duration": "1d"},
             }
         ],
+        "safety": {"limits": {"purchases_per_cycle": 1}},
         "state": {
             "journal": f"dynamodb://{TABLE}",
             "lease": {"duration": f"{LEASE_SECONDS}s", "renew_every": "1s"},
