@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from watcher.config import Budget
 from watcher.decide import BudgetState
@@ -35,19 +35,28 @@ def earliest_window_start(budgets: Iterable[Budget], now: datetime) -> datetime:
     return min((budget.window.start(now) for budget in budgets), default=now)
 
 
+def journal_since(budgets: Iterable[Budget], now: datetime, settle_after: timedelta) -> datetime:
+    """How far back the journal's purchases may count in a budget window open at `now`."""
+    return earliest_window_start(budgets, now) - settle_after
+
+
 def spend(
     budget: Budget,
     now: datetime,
     plans: Iterable[CoveredExtensions],
     intents: Iterable[Intent],
+    settle_after: timedelta,
 ) -> BudgetSpend:
     """What `budget` has committed in its current window.
 
     Extensions count by `ExtendedAt`, unless Failed. Journalled purchases (open or bought)
     count until the plan's history holds them (`Intent.match`: by offering ID, or an
-    extension requested since that starts where the plan ended). An amount in another currency,
-    a fee or date AWS reported unreadably, or a history that could not be read, makes the
-    spend unknown: the budget then admits nothing.
+    extension requested since that starts where the plan ended). Until then one counts in the
+    current window if it was journalled at or after `settle_after` before the window's start:
+    AWS stamps `ExtendedAt` some time after the request (how long, it does not say), so a
+    purchase requested just before the start may belong to this window. An amount in another
+    currency, a fee or date AWS reported unreadably, or a history that could not be read,
+    makes the spend unknown: the budget then admits nothing.
     """
     start = budget.window.start(now)
     limit = budget.limit
@@ -79,7 +88,7 @@ def spend(
         history = covered.get(intent.plan_arn)
         if history is None or intent.match(history) is not None:
             continue
-        if intent.state is IntentState.FAILED or intent.created_at < start:
+        if intent.state is IntentState.FAILED or intent.created_at < start - settle_after:
             continue
         try:
             total = total + intent.fee

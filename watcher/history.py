@@ -25,7 +25,7 @@ from typing import Any
 from watcher.act.purchase_notes import load_note
 from watcher.aws.errors import AwsError
 from watcher.aws.sagemaker import SageMakerGateway
-from watcher.budget_spend import CoveredExtensions, earliest_window_start, spend
+from watcher.budget_spend import CoveredExtensions, journal_since, spend
 from watcher.config import Config
 from watcher.config.core_rules import needs_tags
 from watcher.journal.records import Intent, IntentState, Journal, owners_of
@@ -126,9 +126,9 @@ def gather(
                 )
         except AwsError as exc:
             history.errors.append(f"target {name}: {exc}")
-    budget_intents = [
-        i for i in intents if i.created_at >= earliest_window_start(config.budgets, now)
-    ]
+    settle = config.safety.settle_after
+    since = journal_since(config.budgets, now, settle)
+    budget_intents = [i for i in intents if i.created_at >= since]
     history.budgets = [
         {
             "budget": s.budget.name,
@@ -138,7 +138,7 @@ def gather(
             "currency": s.state.limit.currency,
             "problem": s.problem,
         }
-        for s in (spend(b, now, covered, budget_intents) for b in config.budgets)
+        for s in (spend(b, now, covered, budget_intents, settle) for b in config.budgets)
     ]
     history.rows.sort(key=lambda r: (r["extended_at"] or "", r["plan_name"], r["offering_id"]))
     return history

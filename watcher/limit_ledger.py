@@ -7,7 +7,7 @@ watcher/config/core_rules.py, and this module gathers its inputs."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from watcher.decide.limits import (
     Commitment,
@@ -52,10 +52,17 @@ def journalled(intents: Iterable[Intent], history: Sequence[Extension] = ()) -> 
 class LimitLedger:
     """The limits' use during one cycle."""
 
-    def __init__(self, rules: LimitRules, journal: Journal, recent: Iterable[Extension]) -> None:
+    def __init__(
+        self,
+        rules: LimitRules,
+        journal: Journal,
+        recent: Iterable[Extension],
+        settle_after: timedelta,
+    ) -> None:
         self.rules = rules
         self.journal = journal
         self.recent = list(recent)
+        self.settle_after = settle_after
         self.this_cycle: list[Commitment] = []
 
     def last_day(self, now: datetime) -> list[Commitment]:
@@ -63,8 +70,9 @@ class LimitLedger:
         if not self.rules.daily:
             return []
         since = window_start(now)
-        intents = self.journal.intents_since(since)
-        return committed_since(self.recent, journalled(intents, self.recent), since)
+        intents = self.journal.intents_since(since - self.settle_after)
+        counted = journalled(intents, self.recent)
+        return committed_since(self.recent, counted, since, self.settle_after)
 
     def states(self, now: datetime) -> list[LimitState]:
         """Each configured limit with what is used of it at `now` (no journal read without a

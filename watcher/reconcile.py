@@ -30,7 +30,7 @@ from watcher.aws.sagemaker import SageMakerGateway
 from watcher.budget_spend import (
     BudgetSpend,
     CoveredExtensions,
-    earliest_window_start,
+    journal_since,
     reserve,
     spend,
 )
@@ -126,7 +126,8 @@ class Reconciler:
         surveys = sorted((f.result() for f in started), key=lambda s: s.target)
         covered: list[CoveredExtensions] = []
         due: list[Due] = []
-        ledger = LimitLedger(self.limits, self.journal, (ext for s in surveys for ext in s.recent))
+        recent = (ext for s in surveys for ext in s.recent)
+        ledger = LimitLedger(self.limits, self.journal, recent, self.config.safety.settle_after)
         for survey in surveys:
             cycle.target_up[survey.target] = survey.error is None
             if survey.error is not None:
@@ -137,8 +138,9 @@ class Reconciler:
             due.extend(survey.due)
         cycle.settled = recheck.finish(cycle.settled, self.valves, mode is Mode.ENFORCE)
 
-        intents = self.journal.intents_since(earliest_window_start(self.config.budgets, now))
-        cycle.budgets = [spend(b, now, covered, intents) for b in self.config.budgets]
+        settle = self.config.safety.settle_after
+        intents = self.journal.intents_since(journal_since(self.config.budgets, now, settle))
+        cycle.budgets = [spend(b, now, covered, intents, settle) for b in self.config.budgets]
         running = {b.budget.name: b for b in cycle.budgets}
         desk = ProposalDesk(self.journal, now, mode is Mode.DRY_RUN, log)
         if mode is Mode.ENFORCE:

@@ -26,7 +26,7 @@ from watcher.act.recheck import Recheck
 from watcher.aws.errors import AwsError
 from watcher.aws.parse import Malformed
 from watcher.aws.sagemaker import CONCURRENT_CALLS, SageMakerGateway
-from watcher.budget_spend import CoveredExtensions, earliest_window_start
+from watcher.budget_spend import CoveredExtensions, journal_since
 from watcher.config import Config, Policy
 from watcher.config.core_rules import rules_for
 from watcher.decide import Facts, Need, PolicyRules, Read, assess, due, history_read, triage
@@ -165,7 +165,8 @@ class Surveyor:
         pages: queue.SimpleQueue[_Page | AwsError | None] = queue.SimpleQueue()
         listing = pool.submit(self._list, pages)
         started.append(listing)
-        earliest = earliest_window_start(self.config.budgets, now)
+        # A plan ended since then may hold a purchase that counts (budget_spend.spend).
+        earliest = journal_since(self.config.budgets, now, self.config.safety.settle_after)
 
         def look(plan: Plan) -> _Look | None:
             try:

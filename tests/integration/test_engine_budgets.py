@@ -252,3 +252,51 @@ def test_a_purchase_made_elsewhere_on_a_due_plan_counts_in_the_same_cycle(
     [budget] = cycle.budgets
     assert budget.state.spent == Money(FEE, "USD")
     assert calls["ExtendTrainingPlan"] == 0
+
+
+def test_a_purchase_that_straddles_the_window_start_counts_in_the_new_window(
+    make_sim: Any,
+    clock: ManualClock,
+    t0: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A purchase journalled a second before a calendar month starts is stamped `ExtendedAt`
+    by AWS a few seconds later, in the new month. Until AWS's history lists it, the journal's
+    copy counts in the new month (it was made within `safety.settle_after` of the start), so
+    a second purchase cannot take the new month past its limit once AWS lists the first."""
+    sim = make_sim(settings=SimSettings(history_delay=timedelta(minutes=45)))
+    april = datetime(2026, 4, 1, tzinfo=t0.tzinfo)
+    clock.advance(april - t0 - timedelta(seconds=1))  # 23:59:59 on the last day of March
+    now = clock.now()
+    first = _due(sim, "aaa-first", now + timedelta(hours=40), now)
+    _due(sim, "bbb-second", now + timedelta(hours=40), now)
+    journal_path = tmp_path / "j.db"
+    budgets = [{"name": "ml", "limit": f"{FEE + FEE / 2} USD", "window": "calendar-month"}]
+    engine = Engine(make_config(journal_path, budgets=budgets), clock, journal_path)
+    extend = SageMakerGateway.extend
+
+    def slow_extend(self: SageMakerGateway, offering_id: str, plan_arn: str) -> Any:
+        clock.advance(seconds=3)  # the request reaches AWS after midnight
+        return extend(self, offering_id, plan_arn)
+
+    monkeypatch.setattr(SageMakerGateway, "extend", slow_extend)
+
+    march, _ = engine.cycle()
+    assert kinds(march) == {"aaa-first": "extended", "bbb-second": "over_budget"}
+    [intent] = engine.reconciler.journal.intents_since(t0)
+    assert intent.created_at < april
+    [bought] = sim.record.purchases
+    assert bought.plan_arn == first
+
+    clock.advance(minutes=5)  # April; AWS's history does not list the purchase yet
+    early, calls = engine.cycle()
+    assert calls["ExtendTrainingPlan"] == 0
+    assert kinds(early)["bbb-second"] == "over_budget"
+    assert early.budgets[0].state.spent == Money(FEE, "USD")
+
+    clock.advance(hours=1)  # AWS lists it now, stamped in April: the history decides
+    listed, calls = engine.cycle()
+    assert listed.budgets[0].state.spent == Money(FEE, "USD")
+    assert kinds(listed)["bbb-second"] == "over_budget"
+    assert len(sim.record.purchases) == 1

@@ -232,3 +232,34 @@ def test_a_purchase_aws_lists_under_its_own_id_counts_once(
     third, _ = engine.cycle()
     assert _bought(third) == []
     assert {s.key: s.used for s in third.limits}["purchases_per_24h"] == 2
+
+
+def test_a_purchase_made_just_before_the_24_hours_counts_until_aws_lists_it(
+    make_sim: Any,
+    clock: ManualClock,
+    t0: datetime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A purchase journalled just over 24 hours ago, that AWS stamped `ExtendedAt` a few
+    seconds later and does not list yet, still counts against purchases_per_24h: it was
+    journalled within `safety.settle_after` of the 24 hours' start."""
+    sim = make_sim(settings=SimSettings(history_delay=timedelta(hours=25)))
+    _seed(sim, t0, ("llm-a", "llm-b"))
+    journal = tmp_path / "j.db"
+    engine = Engine(_config(journal, purchases_per_24h=1), clock, journal)
+    extend = SageMakerGateway.extend
+
+    def slow_extend(self: SageMakerGateway, offering_id: str, plan_arn: str) -> Any:
+        clock.advance(seconds=3)  # AWS stamps the purchase after the request was journalled
+        return extend(self, offering_id, plan_arn)
+
+    monkeypatch.setattr(SageMakerGateway, "extend", slow_extend)
+    first, _ = engine.cycle()
+    assert _bought(first) == ["llm-a"]
+
+    clock.advance(timedelta(hours=24) - timedelta(seconds=2))  # 24h 1s after the journal
+    later, calls = engine.cycle()
+    assert calls["ExtendTrainingPlan"] == 0
+    assert kinds(later)["llm-b"] == "over_budget"
+    assert "purchases_per_24h" in by_name(later)["llm-b"].decision.reason

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from watcher.model import DecisionKind, Extension, ExtensionOffering, Money, Pla
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=24)
+SETTLE = timedelta(minutes=30)
 
 
 def usd(amount: str) -> Money:
@@ -59,7 +61,7 @@ def test_aws_history_and_the_journal_are_counted_once_each() -> None:
         mine("tpeo-c", NOW - timedelta(minutes=5)),  # not visible at AWS yet
         mine("tpeo-gone", SINCE - timedelta(hours=1)),
     ]
-    found = committed_since(history, journal, SINCE)
+    found = committed_since(history, journal, SINCE, SETTLE)
     assert [(c.offering_id, c.source, c.by_plan_watcher) for c in found] == [
         ("tpeo-a", "aws", True),
         ("tpeo-b", "aws", False),
@@ -70,7 +72,31 @@ def test_aws_history_and_the_journal_are_counted_once_each() -> None:
 def test_an_undated_extension_counts_unless_the_journal_dates_it_earlier() -> None:
     history = [ext("tpeo-x", None), ext("tpeo-y", None)]
     journal = [mine("tpeo-y", SINCE - timedelta(hours=1))]
-    assert [c.offering_id for c in committed_since(history, journal, SINCE)] == ["tpeo-x"]
+    assert [c.offering_id for c in committed_since(history, journal, SINCE, SETTLE)] == ["tpeo-x"]
+
+
+@pytest.mark.parametrize(
+    ("journalled", "counted"),
+    [
+        (SINCE - timedelta(seconds=1), ["tpeo-z"]),  # AWS may stamp it inside the 24 hours
+        (SINCE - SETTLE, ["tpeo-z"]),
+        (SINCE - SETTLE - timedelta(seconds=1), []),  # AWS has had settle_after to stamp it
+    ],
+)
+def test_a_purchase_aws_does_not_list_yet_counts_if_made_just_before_the_24_hours(
+    journalled: datetime, counted: list[str]
+) -> None:
+    found = committed_since([], [mine("tpeo-z", journalled)], SINCE, SETTLE)
+    assert [c.offering_id for c in found] == counted
+
+
+def test_once_aws_lists_a_purchase_its_extended_at_decides() -> None:
+    journal = [mine("tpeo-in", SINCE - timedelta(seconds=3))]
+    journal += [mine("tpeo-out", SINCE - timedelta(seconds=3))]
+    history = [ext("tpeo-in", SINCE + timedelta(seconds=2))]
+    history += [ext("tpeo-out", SINCE - timedelta(seconds=1))]
+    found = committed_since(history, journal, SINCE, SETTLE)
+    assert [(c.offering_id, c.source) for c in found] == [("tpeo-in", "aws")]
 
 
 def test_limit_states_report_counts_and_spend_per_period() -> None:
@@ -96,7 +122,7 @@ def test_limit_states_report_counts_and_spend_per_period() -> None:
 
 def test_a_spend_that_cannot_be_read_admits_nothing() -> None:
     rules = LimitRules(spend_per_24h=usd("1000.00"))
-    day = committed_since([ext("tpeo-x", NOW, fee=None)], [], SINCE)
+    day = committed_since([ext("tpeo-x", NOW, fee=None)], [], SINCE, SETTLE)
     [state] = limit_states(rules, day, [])
     assert state.unknown is not None and state.used == state.limit
     [problem] = limit_problems(usd("1.00"), [state])

@@ -25,6 +25,7 @@ AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = datetime(2026, 3, 4, 11, 30, tzinfo=UTC)
 ARN = "arn:aws:sagemaker:us-east-1:111122223333:training-plan/llm-a"
 FEE = Money(Decimal("9438.72"), "USD")
+SETTLE = timedelta(minutes=30)
 
 
 def _plan(end: datetime = END) -> Plan:
@@ -124,8 +125,8 @@ def test_limits_stop_counting_a_purchase_aws_lists_as_failed(tmp_path: Path) -> 
     rules = LimitRules(purchases_per_24h=1, spend_per_24h=Money(Decimal("10000"), "USD"))
     now = AT + timedelta(minutes=20)
 
-    pending = LimitLedger(rules, journal, [_ext("Pending", "Pending")]).states(now)
-    failed = LimitLedger(rules, journal, [_ext("Failed", "Failed")]).states(now)
+    pending = LimitLedger(rules, journal, [_ext("Pending", "Pending")], SETTLE).states(now)
+    failed = LimitLedger(rules, journal, [_ext("Failed", "Failed")], SETTLE).states(now)
 
     assert [s.used for s in pending] == [1, FEE.amount]
     assert [s.used for s in failed] == [0, 0]

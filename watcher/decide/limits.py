@@ -101,11 +101,15 @@ def committed_since(
     extensions: Iterable[Extension],
     journalled: Iterable[Commitment],
     since: datetime,
+    settle_after: timedelta,
 ) -> list[Commitment]:
     """Every purchase committed at or after `since`: AWS's history (not Failed), and the
     journal's purchases AWS does not show yet. An extension AWS gives no date for counts
-    unless the journal dates it before `since`."""
+    unless the journal dates it before `since`. A journalled purchase AWS does not list yet
+    counts if it was journalled at or after `settle_after` before `since`: AWS stamps
+    `ExtendedAt` some time after the request (how long, it does not say)."""
     journal = {c.offering_id: c for c in journalled}
+    listed = {ext.offering_id for ext in extensions}
     found: dict[str, Commitment] = {}
     for ext in extensions:
         if not ext.counts_for_spend or ext.offering_id in found:
@@ -118,7 +122,7 @@ def committed_since(
             ext.offering_id, ext.plan_arn, at, ext.upfront_fee, "aws", mine is not None
         )
     for item in journal.values():
-        if item.offering_id in found or item.at is None or item.at < since:
+        if item.offering_id in listed or item.at is None or item.at < since - settle_after:
             continue
         found[item.offering_id] = item
     return sorted(found.values(), key=lambda c: (c.at is None, c.at or since, c.offering_id))
