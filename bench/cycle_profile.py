@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -75,13 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
         watcher.survey.TARGET_WORKERS = args.workers
 
-    import yaml
-
     from bench.scale import ENV, start_server, stop
-    from bench.world import Sizes, watcher_config
-    from watcher.config import load_config
+    from bench.world import in_process_config
     from watcher.daemon import Daemon
-    from watcher.observe.logs import configure
 
     server = start_server(args)
     os.environ.update({k: v for k, v in ENV.items() if k.startswith("AWS_")})
@@ -91,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     _record(events, began)
     try:
         with tempfile.TemporaryDirectory(prefix="plan-watcher-profile-") as tmp:
-            raw = watcher_config(Sizes(), str(Path(tmp) / "j.db"), "127.0.0.1:9", "10s")
-            path = Path(tmp) / "watcher.yaml"
-            path.write_text(yaml.safe_dump(raw))
-            config = load_config(path)
-            configure(config.logging.level.value, config.logging.format.value, sys.stdout)
+            config, path = in_process_config(Path(tmp), "10s")
             daemon = Daemon(config, path)
             print(f"load average (1 min) {os.getloadavg()[0]:.2f}")
             for n in range(args.cycles):

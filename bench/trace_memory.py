@@ -80,25 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--built", action="store_true", help="what building the daemon took")
     args = parser.parse_args(argv)
 
-    import yaml
     from prometheus_client import generate_latest
 
     from bench.scale import ENV, start_server, stop
-    from bench.world import Sizes, watcher_config
-    from watcher.config import load_config
+    from bench.world import in_process_config
     from watcher.daemon import Daemon
-    from watcher.observe.logs import configure
 
     server = start_server(args)
     os.environ.update({k: v for k, v in ENV.items() if k.startswith("AWS_")})
     os.environ["AWS_ENDPOINT_URL"] = server.endpoint
     try:
         with tempfile.TemporaryDirectory(prefix="plan-watcher-trace-") as tmp:
-            raw = watcher_config(Sizes(), str(Path(tmp) / "j.db"), "127.0.0.1:9", "1s")
-            path = Path(tmp) / "watcher.yaml"
-            path.write_text(yaml.safe_dump(raw))
-            config = load_config(path)
-            configure(config.logging.level.value, config.logging.format.value, sys.stdout)
+            config, path = in_process_config(Path(tmp), "1s")
             if args.built:
                 tracemalloc.start(1)
                 before = tracemalloc.take_snapshot()

@@ -11,9 +11,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from watcher.sandbox.simulator import Simulator
+
+if TYPE_CHECKING:
+    from watcher.config import Config
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1")
 TERMINAL = ("Completed", "Completed", "Completed", "Failed", "Stopped")
@@ -179,3 +183,22 @@ def watcher_config(
         "metrics": {"listen": listen},
         "logging": {"level": "warning", "format": "json"},
     }
+
+
+def in_process_config(tmp: Path, interval: str) -> tuple[Config, Path]:
+    """The bench's config written into `tmp` and loaded, with logging set up as it says: for
+    the tools that build the daemon inside their own process (no server is scraped)."""
+    import sys
+
+    import yaml
+
+    from watcher.config import load_config
+    from watcher.observe.logs import configure
+
+    path = tmp / "watcher.yaml"
+    path.write_text(
+        yaml.safe_dump(watcher_config(Sizes(), str(tmp / "j.db"), "127.0.0.1:9", interval))
+    )
+    config = load_config(path)
+    configure(config.logging.level.value, config.logging.format.value, sys.stdout)
+    return config, path

@@ -19,7 +19,6 @@ import queue
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any
 
 from watcher.act.recheck import Recheck
@@ -248,12 +247,8 @@ class Surveyor:
         one that may match it admits nothing (`why`), or else counts the journal's buys."""
         target = self.gateway.target.name
         for policy in self.config.policies:
-            match = policy.match
-            if match.targets and target not in match.targets:
-                continue
-            if name is not None and not any(fnmatchcase(name, p) for p in match.names):
-                continue
-            survey.covered.append(CoveredExtensions(ref, policy.name, (), why))
+            if policy.match.may_match(target, name):
+                survey.covered.append(CoveredExtensions(ref, policy.name, (), why))
 
     def _list(self, pages: queue.SimpleQueue[_Page | AwsError | None]) -> None:
         """Hand the target's plans over a page at a time; then None, even on a failure."""

@@ -120,12 +120,17 @@ class Match(_Section):
             raise ValueError("an empty pattern matches no plan")
         return value
 
-    def matches(self, plan_name: str, tags: Mapping[str, str], target: str) -> bool:
-        if not any(fnmatchcase(plan_name, pattern) for pattern in self.names):
+    def may_match(self, target: str, plan_name: str | None = None) -> bool:
+        """Whether a plan of `target` named `plan_name` (any name if None) could match,
+        whatever its tags: what is known of a plan whose tags or listing could not be read."""
+        if self.targets and target not in self.targets:
             return False
+        return plan_name is None or any(fnmatchcase(plan_name, p) for p in self.names)
+
+    def matches(self, plan_name: str, tags: Mapping[str, str], target: str) -> bool:
         if any(tags.get(key) != value for key, value in self.tags.items()):
             return False
-        return not self.targets or target in self.targets
+        return self.may_match(target, plan_name)
 
 
 class ExtensionRules(_Section):
