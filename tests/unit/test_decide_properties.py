@@ -73,8 +73,9 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
         "extensions": history,
         "open_intent": draw(st.sampled_from([False] * 9 + [True])),
         "consumers": draw(st.lists(consumers(plan), max_size=4)),
-        "offerings": draw(st.lists(offerings(plan), max_size=8)),
-        "budgets": draw(st.lists(budget_states(), max_size=2)),
+        # AWS names each offering once in a search; the config names each budget once.
+        "offerings": draw(st.lists(offerings(plan), max_size=8, unique_by=lambda o: o.offering_id)),
+        "budgets": draw(st.lists(budget_states(), max_size=2, unique_by=lambda b: b.name)),
         "now": plan.end_time - timedelta(minutes=lead),
         "mode": draw(st.sampled_from(["enforce", "dry-run"])),
     }
